@@ -1,0 +1,91 @@
+# zcq build. Plain make: `make` builds ./zcq (release, gcc by default).
+#   make CC=clang            the same with clang (objects go to their own directory)
+#   make check               unit tests under ASan + UBSan, then the CLI tests
+#   make BUILD=asan zcq      a sanitizer build of the binary
+# Every object goes under build/<compiler>-<variant>/, so gcc, clang, release and asan builds
+# never mix.
+
+CC      ?= cc
+BUILD   ?= release
+CCNAME  := $(notdir $(firstword $(CC)))
+O       := build/$(CCNAME)-$(BUILD)
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GITREV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -Isrc $(WARN) \
+                 -DZCQ_VERSION='"$(VERSION)"' -DZCQ_GITREV='"$(GITREV)"'
+ifeq ($(BUILD),asan)
+  CFLAGS_VARIANT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                    -fno-sanitize-recover=all
+  LDFLAGS_VARIANT := -fsanitize=address,undefined
+else ifeq ($(BUILD),release)
+  CFLAGS_VARIANT := -O2
+else
+  $(error BUILD must be release or asan)
+endif
+
+ALL_CFLAGS  := $(CFLAGS_COMMON) $(CFLAGS_VARIANT) $(CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS_VARIANT) $(LDFLAGS)
+LIBS        := -luring -lxxhash -lm
+
+# Everything but the CLI entry point is library code the tests link against.
+SRC_ALL  := $(sort $(wildcard src/*/*.c))
+SRC_MAIN := src/cli/main.c
+SRC_LIB  := $(filter-out $(SRC_MAIN),$(SRC_ALL))
+OBJ_LIB  := $(SRC_LIB:%.c=$(O)/%.o)
+OBJ_MAIN := $(SRC_MAIN:%.c=$(O)/%.o)
+
+TEST_SRC := $(sort $(wildcard tests/unit/*_test.c))
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
+TEST_HARNESS := $(O)/tests/harness.o
+
+BENCH_BIN := $(O)/bench/xfer_ref
+
+.PHONY: all zcq tests bench check clean format format-check
+
+all: zcq
+
+zcq: $(O)/zcq
+	cp $(O)/zcq ./zcq
+
+$(O)/zcq: $(OBJ_LIB) $(OBJ_MAIN)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(TEST_HARNESS): tests/harness.c tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -c -o $@ $<
+
+$(O)/tests/%: tests/unit/%.c $(TEST_HARNESS) $(OBJ_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(TEST_HARNESS) $(OBJ_LIB) $(LIBS)
+
+tests: $(TEST_BIN)
+
+# The reference program is deliberately independent of zcq's code.
+$(O)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lxxhash
+
+bench: $(BENCH_BIN)
+
+check:
+	$(MAKE) BUILD=asan tests
+	tests/run.sh build/$(CCNAME)-asan/tests
+
+format:
+	clang-format -i $(SRC_ALL) $(wildcard src/*/*.h) tests/*.c tests/*.h tests/unit/*.c bench/*.c
+
+format-check:
+	clang-format --dry-run --Werror $(SRC_ALL) $(wildcard src/*/*.h) tests/*.c tests/*.h \
+		tests/unit/*.c bench/*.c
+
+clean:
+	rm -rf build zcq
+
+-include $(shell find build -name '*.d' 2>/dev/null)
