@@ -29,6 +29,7 @@ static const struct zcq__xfer_ops *const ops_of[ZCQ_XFER_COUNT] = {
     [ZCQ_XFER_DIRECT] = &zcq__xfer_direct_ops,
     [ZCQ_XFER_URING] = &zcq__xfer_uring_ops,
     [ZCQ_XFER_ZEROCOPY] = &zcq__xfer_zerocopy_ops,
+    [ZCQ_XFER_CFR] = &zcq__xfer_cfr_ops,
 };
 
 static const char *const names[ZCQ_XFER_COUNT] = {
@@ -36,6 +37,7 @@ static const char *const names[ZCQ_XFER_COUNT] = {
     [ZCQ_XFER_MMAP] = "mmap",         [ZCQ_XFER_SENDFILE] = "sendfile",
     [ZCQ_XFER_SPLICE] = "splice",     [ZCQ_XFER_DIRECT] = "direct",
     [ZCQ_XFER_URING] = "uring",       [ZCQ_XFER_ZEROCOPY] = "zerocopy",
+    [ZCQ_XFER_CFR] = "copy_file_range",
 };
 
 const char *zcq_xfer_method_name(enum zcq_xfer_method m)

@@ -1,6 +1,7 @@
 /*
  * zcq transfer engine: move bytes from a file range, or from memory, to a destination fd by a
- * named strategy (copy, mmap, sendfile, splice, direct, uring, zerocopy, or auto).
+ * named strategy (copy, mmap, sendfile, splice, direct, uring, zerocopy, copy_file_range for
+ * file -> file, or auto).
  *
  * Contract
  *   - A context (struct zcq_xfer) belongs to one caller and one thread. It owns every resource
@@ -46,6 +47,7 @@ enum zcq_xfer_method {
     ZCQ_XFER_DIRECT,   /* O_DIRECT reads into aligned buffers + write() */
     ZCQ_XFER_URING,    /* io_uring: linked read + send (or write) ops */
     ZCQ_XFER_ZEROCOPY, /* send(MSG_ZEROCOPY) from user memory, completions reaped */
+    ZCQ_XFER_CFR,      /* copy_file_range(): file -> regular file only, inside the kernel */
     ZCQ_XFER_COUNT
 };
 

@@ -89,7 +89,7 @@ struct zcq__xfer_ops {
 
 extern const struct zcq__xfer_ops zcq__xfer_copy_ops, zcq__xfer_mmap_ops,
     zcq__xfer_sendfile_ops, zcq__xfer_splice_ops, zcq__xfer_direct_ops, zcq__xfer_uring_ops,
-    zcq__xfer_zerocopy_ops;
+    zcq__xfer_zerocopy_ops, zcq__xfer_cfr_ops;
 
 /* Record a one-line cause in x->why and return err (a negative errno). */
 int zcq__xfer_fail(struct zcq_xfer *x, int err, const char *fmt, ...)
