@@ -26,6 +26,15 @@ else
   $(error BUILD must be release or asan)
 endif
 
+# Quiet by default; `make V=1` shows every command.
+ifeq ($(V),1)
+  Q :=
+  SAY := @true
+else
+  Q := @
+  SAY := @printf '  %-6s %s\n'
+endif
+
 ALL_CFLAGS  := $(CFLAGS_COMMON) $(CFLAGS_VARIANT) $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS_VARIANT) $(LDFLAGS)
 LIBS        := -luring -lxxhash -lm
@@ -48,29 +57,34 @@ BENCH_BIN := $(O)/bench/xfer_ref
 all: zcq
 
 zcq: $(O)/zcq
-	cp $(O)/zcq ./zcq
+	@cp $(O)/zcq ./zcq
 
 $(O)/zcq: $(OBJ_LIB) $(OBJ_MAIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(SAY) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(TEST_HARNESS): tests/harness.c tests/harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -c -o $@ $<
+	$(SAY) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -c -o $@ $<
 
 $(O)/tests/%: tests/unit/%.c $(TEST_HARNESS) $(OBJ_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(TEST_HARNESS) $(OBJ_LIB) $(LIBS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(TEST_HARNESS) $(OBJ_LIB) $(LIBS)
 
 tests: $(TEST_BIN)
 
 # The reference program is deliberately independent of zcq's code.
 $(O)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lxxhash
+	$(SAY) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lxxhash
 
 bench: $(BENCH_BIN)
 

@@ -187,7 +187,8 @@ void zcq_lab_print_json(FILE *f, const struct zcq_lab_opts *o, const struct zcq_
 
 static double nice_max(double v)
 {
-    static const double steps[] = {1, 2, 2.5, 5, 10};
+    /* Axis maxima whose quarters are round numbers. */
+    static const double steps[] = {1, 2, 4, 8, 10};
     double mag = 1;
 
     if (v <= 0)

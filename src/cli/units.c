@@ -15,9 +15,11 @@ int zcq_parse_size(const char *s, uint64_t *out)
     if (!s || !isdigit((unsigned char)*p))
         return -EINVAL;
     for (; isdigit((unsigned char)*p); p++) {
-        if (v > (UINT64_MAX - 9) / 10)
+        uint64_t d = (uint64_t)(*p - '0');
+
+        if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
             return -ERANGE;
-        v = v * 10 + (uint64_t)(*p - '0');
+        v = v * 10 + d;
     }
     switch (toupper((unsigned char)*p)) {
     case '\0':
