@@ -24,9 +24,10 @@ int zcq_pc_residency(int fd, off_t off, size_t len, size_t *resident, size_t *to
         return -EINVAL;
     if (fstat(fd, &sb) < 0)
         return -errno;
-    end = (off_t)len > sb.st_size - off ? sb.st_size : off + (off_t)len;
-    if (off >= end)
+    if (off >= sb.st_size || len == 0)
         return 0;
+    /* Compare unsigned: a len above OFF_MAX (SIZE_MAX for "to EOF") must clip, not wrap. */
+    end = len > (size_t)(sb.st_size - off) ? sb.st_size : off + (off_t)len;
     vec = malloc(WINDOW / page);
     if (!vec)
         return -ENOMEM;

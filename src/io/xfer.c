@@ -223,13 +223,15 @@ ssize_t zcq_xfer_file(struct zcq_xfer *x, int dst_fd, int src_fd, off_t offset, 
     rc = ops(x)->file(x, dst_fd, src_fd, offset, len);
     /* Auto: sendfile -> splice -> copy, but only before anything moved, since a refusal after
      * progress is a real error (and switching would lose splice's pipe contents). */
-    while (x->method == ZCQ_XFER_AUTO && refused(rc) && x->st.bytes == 0 &&
+    while (x->method == ZCQ_XFER_AUTO && refused(rc) && !x->auto_chosen &&
            x->active != ZCQ_XFER_COPY) {
         x->active = x->active == ZCQ_XFER_SENDFILE ? ZCQ_XFER_SPLICE : ZCQ_XFER_COPY;
         rc = ops(x)->file(x, dst_fd, src_fd, offset, len);
     }
-    if (rc > 0)
+    if (rc > 0) {
         x->st.bytes += (uint64_t)rc;
+        x->auto_chosen = true;
+    }
     return rc;
 }
 

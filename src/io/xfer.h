@@ -25,6 +25,9 @@
  *     kernel by reference. It must stay valid and unchanged until zcq_xfer_zc_pending() is 0
  *     (zcq_xfer_zc_reap() waits for that). File transfers need no such care: the engine uses
  *     its own buffers and reaps before reusing them.
+ *   - Zero-copy file transfers use four bounce buffers; when all four are still referenced by
+ *     unacknowledged sends, the call waits (up to 10 s) for a completion even on a non-blocking
+ *     socket. Event loops should keep zerocopy for large sends to fast peers.
  *   - SIGPIPE: sendfile/splice/write to a closed peer raise SIGPIPE; processes using the engine
  *     ignore it (the CLI does) and get -EPIPE instead.
  *   - Kernel features are probed at run time. A strategy that cannot run here fails with

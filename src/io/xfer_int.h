@@ -36,6 +36,7 @@ struct zcq__zc {
 struct zcq_xfer {
     enum zcq_xfer_method method; /* asked for */
     enum zcq_xfer_method active; /* running; differs from method only for AUTO */
+    bool auto_chosen;            /* bytes moved: AUTO no longer falls back */
     size_t chunk_max;
     size_t buf_size;
     struct zcq_xfer_stats st;

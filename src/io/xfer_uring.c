@@ -6,8 +6,9 @@
  *
  * The read is clamped to the source's size (cached, refreshed with fstat when a request passes
  * it) so it never comes back short and the linked send never sends bytes that were not read.
- * A non-blocking destination gets MSG_DONTWAIT (sockets) or io_uring's own O_NONBLOCK check
- * (pipes), so -EAGAIN comes back instead of io_uring parking the request.
+ * A non-blocking destination gets MSG_DONTWAIT (sockets) or RWF_NOWAIT (pipes and other fds),
+ * so -EAGAIN comes back instead of io_uring parking the request. O_NONBLOCK alone is not
+ * enough: io_uring waits for space on a file that supports non-blocking I/O itself (a pipe).
  */
 #include "io/xfer_int.h"
 
@@ -106,6 +107,8 @@ static void prep_out(struct zcq_xfer *x, struct io_uring_sqe *sqe, int dst, cons
         io_uring_prep_send(sqe, dst, buf, n, MSG_NOSIGNAL | (x->dst_nonblock ? MSG_DONTWAIT : 0));
     else
         io_uring_prep_write(sqe, dst, buf, (unsigned)n, (__u64)-1);
+    if (!x->dst_sock && x->dst_nonblock)
+        sqe->rw_flags = RWF_NOWAIT;
     sqe->user_data = UD_SEND;
 }
 
