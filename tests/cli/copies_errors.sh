@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # zcq and zcq copies on bad input: a one-line message, a non-zero exit, nothing left behind.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 
 "$ZCQ" --help | grep -q copies || fail "--help does not list copies"
 "$ZCQ" --version | grep -Eq '^zcq [0-9]+\.[0-9]+\.[0-9]+' || fail "--version"

@@ -2,7 +2,7 @@
 # zcq copies end to end on a small file: every method to every destination, JSON and SVG
 # output, cold cache. The lab itself checks every byte (the receiver's XXH3 against the
 # source's) and exits 1 if any method delivered wrong bytes.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 mkdir "$T/work"
 W="$T/work"
 
