@@ -16,9 +16,12 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <linux/magic.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -31,7 +34,7 @@ static void usage(FILE *f)
     fputs("usage: zcq copies [--file PATH | --size SIZE] [--method all|copy,sendfile,...]\n"
           "                  [--to tcp|unix|pipe|null|file] [--cache warm|cold|both]\n"
           "                  [--chunk SIZE] [--runs N] [--json] [--plot FILE.svg]\n"
-          "                  [--dir DIR] [--quiet]\n"
+          "                  [--tcp-cc NAME] [--dir DIR] [--quiet]\n"
           "\n"
           "Measure what each Linux data-transfer technique costs on this machine: a whole file\n"
           "is moved to a real receiver (a process draining a loopback TCP or Unix socket, or a\n"
@@ -52,6 +55,9 @@ static void usage(FILE *f)
           "  --runs N        runs per method and cache state (default 3; the median is shown)\n"
           "  --json          print a JSON array instead of the table\n"
           "  --plot FILE     also write an SVG bar chart\n"
+          "  --tcp-cc NAME   TCP congestion control of the sending socket (e.g. cubic, bbr);\n"
+          "                  default: the system's. BBR paces every flow, which on loopback\n"
+          "                  costs zero-copy methods dearly (see docs/copies.md)\n"
           "  --dir DIR       where generated and destination files go (default $TMPDIR or\n"
           "                  /var/tmp; use a disk, not tmpfs, for cold-cache and direct runs)\n"
           "  --quiet         no progress line\n",
@@ -213,10 +219,24 @@ static int check_writable(const char *path)
     return 0;
 }
 
+/* Can a TCP socket use this congestion control? (Unprivileged users get only the ones in
+ * net.ipv4.tcp_allowed_congestion_control.) */
+static int check_tcp_cc(const char *name)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name)) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
 int zcq_cmd_copies(int argc, char **argv)
 {
     enum { OPT_FILE = 256, OPT_SIZE, OPT_METHOD, OPT_TO, OPT_CACHE, OPT_CHUNK, OPT_RUNS,
-           OPT_JSON, OPT_PLOT, OPT_DIR, OPT_QUIET, OPT_HELP };
+           OPT_JSON, OPT_PLOT, OPT_DIR, OPT_QUIET, OPT_HELP, OPT_CC };
     static const struct option longopts[] = {
         {"file", required_argument, NULL, OPT_FILE},
         {"size", required_argument, NULL, OPT_SIZE},
@@ -230,6 +250,7 @@ int zcq_cmd_copies(int argc, char **argv)
         {"dir", required_argument, NULL, OPT_DIR},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
+        {"tcp-cc", required_argument, NULL, OPT_CC},
         {NULL, 0, NULL, 0},
     };
     const char *file = NULL, *size_arg = NULL, *method_arg = "all", *plot = NULL;
@@ -296,6 +317,13 @@ int zcq_cmd_copies(int argc, char **argv)
             break;
         case OPT_QUIET:
             quiet = true;
+            break;
+        case OPT_CC:
+            if (check_tcp_cc(optarg) < 0)
+                return bad("TCP congestion control '%s' is not available here (see "
+                           "/proc/sys/net/ipv4/tcp_available_congestion_control)",
+                           optarg);
+            o.tcp_cc = optarg;
             break;
         case OPT_HELP:
             usage(stdout);

@@ -53,9 +53,10 @@ struct zcq_lab_got {
 };
 
 /* Start a receiver; dir is where a file destination goes (created and unlinked at once, so
- * nothing is left behind). Returns 0 or -errno with why filled. */
-int zcq_lab_recv_start(struct zcq_lab_recv *r, enum zcq_lab_dest d, const char *dir, char *why,
-                       size_t why_len);
+ * nothing is left behind); tcp_cc, when not NULL, is the TCP congestion control the sender's
+ * socket uses (TCP_CONGESTION). Returns 0 or -errno with why filled. */
+int zcq_lab_recv_start(struct zcq_lab_recv *r, enum zcq_lab_dest d, const char *dir,
+                       const char *tcp_cc, char *why, size_t why_len);
 
 /* Close the sender's end and collect the receiver's result (waits for it). For a file
  * destination this reads the file back to checksum it. Always releases r's resources. */
@@ -81,6 +82,7 @@ struct zcq_lab_opts {
     const char *file;  /* source */
     uint64_t src_hash; /* XXH3-64 of the whole source, to verify each run against */
     const char *dir;   /* for file destinations */
+    const char *tcp_cc; /* TCP congestion control for the sender's socket, NULL: default */
     enum zcq_lab_dest dest;
     size_t chunk;
     unsigned runs;
@@ -101,6 +103,7 @@ struct zcq_lab_result {
     uint64_t zc_sends, zc_copied;
     int resident_before_pct, resident_after_pct; /* first run */
     bool verified;     /* every run's checksum matched the source */
+    char tcp_cc[16];   /* TCP congestion control the sender's socket used ("" not TCP) */
     bool ok;           /* false: see error */
     char error[256];
 };

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,8 +186,8 @@ static int listener(enum zcq_lab_dest d, struct sockaddr_storage *ss, socklen_t 
     return fd;
 }
 
-int zcq_lab_recv_start(struct zcq_lab_recv *r, enum zcq_lab_dest d, const char *dir, char *why,
-                       size_t why_len)
+int zcq_lab_recv_start(struct zcq_lab_recv *r, enum zcq_lab_dest d, const char *dir,
+                       const char *tcp_cc, char *why, size_t why_len)
 {
     struct sockaddr_storage ss;
     socklen_t sl = 0;
@@ -250,6 +251,18 @@ int zcq_lab_recv_start(struct zcq_lab_recv *r, enum zcq_lab_dest d, const char *
         r->fd = dp[1];
     } else {
         r->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        /* Set before connect, as an application would; the algorithm paces (BBR) or not. */
+        if (r->fd >= 0 && d == ZCQ_LAB_TCP && tcp_cc &&
+            setsockopt(r->fd, IPPROTO_TCP, TCP_CONGESTION, tcp_cc, (socklen_t)strlen(tcp_cc)) <
+                0) {
+            rc = -errno;
+            snprintf(why, why_len,
+                     "TCP congestion control '%s' is not available here (%s; see "
+                     "/proc/sys/net/ipv4/tcp_available_congestion_control)",
+                     tcp_cc, strerror(errno));
+            zcq_lab_recv_abort(r);
+            return rc;
+        }
         if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&ss, sl) < 0) {
             rc = fail(why, why_len, -errno, "connect to the receiver");
             zcq_lab_recv_abort(r);

@@ -29,6 +29,16 @@ static const char *cache_name(enum zcq_lab_cache c)
     return c == ZCQ_LAB_COLD ? "cold" : "warm";
 }
 
+/* The congestion control the TCP rows ran with ("" if none did). */
+static const char *tcp_cc(const struct zcq_lab_result *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].tcp_cc[0])
+            return r[i].tcp_cc;
+    }
+    return "";
+}
+
 static void header_line(FILE *f, const struct zcq_lab_opts *o, const struct zcq_lab_result *r,
                         size_t n)
 {
@@ -37,9 +47,12 @@ static void header_line(FILE *f, const struct zcq_lab_opts *o, const struct zcq_
 
     for (size_t i = 0; i < n && !size; i++)
         size = r[i].size;
-    fprintf(f, "zcq copies: %s file -> %s, chunk %s, %u run%s per row (median, min-max)\n",
+    fprintf(f, "zcq copies: %s file -> %s, chunk %s, %u run%s per row (median, min-max)",
             zcq_fmt_size(size, sz, sizeof(sz)), zcq_lab_dest_name(o->dest),
             zcq_fmt_size(o->chunk, ch, sizeof(ch)), o->runs, o->runs == 1 ? "" : "s");
+    if (tcp_cc(r, n)[0])
+        fprintf(f, ", TCP congestion control %s", tcp_cc(r, n));
+    fputc('\n', f);
 }
 
 void zcq_lab_print_table(FILE *f, const struct zcq_lab_opts *o, const struct zcq_lab_result *r,
@@ -121,6 +134,10 @@ void zcq_lab_print_json(FILE *f, const struct zcq_lab_opts *o, const struct zcq_
 
         fputs("  {\"method\": ", f);
         json_str(f, zcq_xfer_method_name(x->method));
+        if (x->tcp_cc[0]) {
+            fputs(", \"tcp_cc\": ", f);
+            json_str(f, x->tcp_cc);
+        }
         fprintf(f, ", \"cache\": \"%s\", \"to\": \"%s\", \"chunk\": %zu, \"size_bytes\": %llu, "
                    "\"runs\": %u, \"ok\": %s, \"verified\": %s, ",
                 cache_name(x->cache), zcq_lab_dest_name(o->dest), o->chunk,
@@ -263,10 +280,11 @@ int zcq_lab_write_svg(const char *path, const struct zcq_lab_opts *o,
     {
         char sz[32], ch[32];
 
-        fprintf(f, "<text x=\"%d\" y=\"24\" class=\"t\">zcq copies: %s file to %s, chunk %s, "
+        fprintf(f, "<text x=\"%d\" y=\"24\" class=\"t\">zcq copies: %s file to %s%s%s, chunk %s, "
                    "median of %u runs</text>\n",
                 LEFT, zcq_fmt_size(n ? r[0].size : 0, sz, sizeof(sz)), zcq_lab_dest_name(o->dest),
-                zcq_fmt_size(o->chunk, ch, sizeof(ch)), o->runs);
+                tcp_cc(r, n)[0] ? " " : "", tcp_cc(r, n), zcq_fmt_size(o->chunk, ch, sizeof(ch)),
+                o->runs);
         fprintf(f, "<text x=\"%d\" y=\"44\" class=\"s\">%s %s, %ld CPUs, %s. Bars: throughput "
                    "(whiskers: min-max); below: CPU seconds per GB moved.</text>\n",
                 LEFT, un.sysname, un.release, sysconf(_SC_NPROCESSORS_ONLN), date);

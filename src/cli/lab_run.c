@@ -15,6 +15,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,10 +162,16 @@ int zcq_lab_measure(const struct zcq_lab_opts *o, enum zcq_xfer_method m, enum z
         if (run == 0)
             res->resident_before_pct = zcq_pc_percent(src);
 
-        rc = zcq_lab_recv_start(&r, o->dest, o->dir, why, sizeof(why));
+        rc = zcq_lab_recv_start(&r, o->dest, o->dir, o->tcp_cc, why, sizeof(why));
         if (rc < 0) {
             set_error(res, "receiver: %s", why);
             break;
+        }
+        if (o->dest == ZCQ_LAB_TCP && run == 0) {
+            socklen_t l = sizeof(res->tcp_cc) - 1;
+
+            if (getsockopt(r.fd, IPPROTO_TCP, TCP_CONGESTION, res->tcp_cc, &l) < 0)
+                res->tcp_cc[0] = '\0';
         }
         zcq_xfer_reset(x); /* a new destination, maybe with a recycled fd number */
         zcq_xfer_stats_clear(x);

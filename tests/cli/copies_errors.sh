@@ -26,6 +26,7 @@ expect_error "plot is a directory" copies --size 1M --plot "$T" --dir "$W"
 expect_error "dir is missing" copies --size 1M --dir "$T/nope"
 expect_error "unknown option" copies --size 1M --bogus --dir "$W"
 expect_error "option without value" copies --size
+expect_error "unknown TCP congestion control" copies --size 1M --tcp-cc no-such-cc --dir "$W"
 expect_error "stray argument" copies --size 1M extra --dir "$W"
 expect_empty_dir "$W" "bad input"
 [ -e "$T/nope" ] && fail "created $T/nope"

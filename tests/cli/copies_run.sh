@@ -79,6 +79,14 @@ assert any(t.startswith("copy warm") for t in titles), titles
 assert any(t.startswith("sendfile warm") for t in titles), titles
 PY
 
+# The sender's TCP congestion control can be chosen (cubic is built into Debian's kernels).
+if grep -qw cubic /proc/sys/net/ipv4/tcp_available_congestion_control; then
+    "$ZCQ" copies --size 2M --runs 1 --method sendfile --tcp-cc cubic --dir "$W" --json \
+        --quiet >"$T/cc.json" || fail "--tcp-cc cubic run"
+    $PY -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]; assert r["tcp_cc"]=="cubic", r' \
+        "$T/cc.json" || fail "--tcp-cc cubic not used"
+fi
+
 # A user's own file: read, not modified.
 head -c 3000001 /dev/urandom >"$T/mine"
 sum=$(md5sum <"$T/mine")

@@ -32,7 +32,7 @@ static void through(enum zcq_lab_dest d, size_t n)
 
     ZT_ASSERT(buf);
     fill(buf, n, 42);
-    ZT_OK(zcq_lab_recv_start(&r, d, zt_tmpdir(), why, sizeof(why)));
+    ZT_OK(zcq_lab_recv_start(&r, d, zt_tmpdir(), NULL, why, sizeof(why)));
     while (off < n) {
         ssize_t w = write(r.fd, buf + off, n - off);
 
@@ -70,7 +70,7 @@ static void receiver_detects_wrong_bytes(void)
     fill(a, sizeof(a), 1);
     memcpy(b, a, sizeof(b));
     b[100] ^= 1;
-    ZT_OK(zcq_lab_recv_start(&r, ZCQ_LAB_UNIX, NULL, why, sizeof(why)));
+    ZT_OK(zcq_lab_recv_start(&r, ZCQ_LAB_UNIX, NULL, NULL, why, sizeof(why)));
     ZT_EQ(write(r.fd, b, sizeof(b)), sizeof(b));
     ZT_OK(zcq_lab_recv_finish(&r, &got, why, sizeof(why)));
     ZT_ASSERT(got.hash != XXH3_64bits(a, sizeof(a)));
@@ -82,7 +82,7 @@ static void abort_reaps_the_receiver(void)
     char why[256];
     pid_t pid;
 
-    ZT_OK(zcq_lab_recv_start(&r, ZCQ_LAB_TCP, NULL, why, sizeof(why)));
+    ZT_OK(zcq_lab_recv_start(&r, ZCQ_LAB_TCP, NULL, NULL, why, sizeof(why)));
     pid = r.pid;
     ZT_ASSERT(pid > 0);
     zcq_lab_recv_abort(&r);
@@ -99,7 +99,7 @@ static void file_destination_leaves_no_name(void)
 
     snprintf(dir, sizeof(dir), "%s/dest", zt_tmpdir());
     ZT_OK(mkdir(dir, 0700));
-    ZT_OK(zcq_lab_recv_start(&r, ZCQ_LAB_FILE, dir, why, sizeof(why)));
+    ZT_OK(zcq_lab_recv_start(&r, ZCQ_LAB_FILE, dir, NULL, why, sizeof(why)));
     ZT_EQ(write(r.fd, "hello", 5), 5);
     ZT_OK(zcq_lab_recv_finish(&r, &got, why, sizeof(why)));
     ZT_EQ(got.bytes, 5);
