@@ -52,7 +52,14 @@ TEST_HARNESS := $(O)/tests/harness.o
 
 BENCH_BIN := $(O)/bench/xfer_ref
 
-.PHONY: all zcq tests bench check clean format format-check
+# Fuzz targets: tests/fuzz/<name>_fuzz.c. The test build links each with a replay driver (no
+# libFuzzer needed, so gcc ASan builds it) to run its corpus, tests/fuzz/corpus/<name>/;
+# `make fuzz` builds the real libFuzzer binaries with clang.
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/*_fuzz.c))
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%_fuzz.c=$(O)/tests/fuzz/%_replay)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%_fuzz.c=build/fuzz/%_fuzz)
+
+.PHONY: all zcq tests bench check clean format format-check fuzz
 
 all: zcq
 
@@ -78,7 +85,24 @@ $(O)/tests/%: tests/unit/%.c $(TEST_HARNESS) $(OBJ_LIB)
 	$(SAY) LD $@
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(TEST_HARNESS) $(OBJ_LIB) $(LIBS)
 
-tests: $(TEST_BIN)
+$(O)/tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c $(OBJ_LIB)
+	@mkdir -p $(dir $@)
+	$(SAY) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay.c $< $(OBJ_LIB) $(LIBS)
+
+tests: $(TEST_BIN) $(FUZZ_REPLAY)
+
+build/fuzz/%_fuzz: tests/fuzz/%_fuzz.c $(SRC_LIB)
+	@mkdir -p $(dir $@)
+	$(SAY) LD $@
+	$(Q)clang $(CFLAGS_COMMON) -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ $< $(SRC_LIB) $(LIBS)
+
+# Fuzz each target for FUZZ_SECONDS (default 60) from a scratch copy of its corpus.
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f _fuzz); mkdir -p build/fuzz/work-$$n; \
+		$$f -max_total_time=$${FUZZ_SECONDS:-60} -max_len=65536 build/fuzz/work-$$n \
+		tests/fuzz/corpus/$$n || exit 1; done
 
 # The reference program is deliberately independent of zcq's code.
 $(O)/bench/%: bench/%.c

@@ -22,6 +22,18 @@ for t in "$bindir"/*_test; do
     fi
 done
 
+# Fuzz corpora, replayed under the sanitizers (a crash or a sanitizer report fails).
+for r in "$bindir"/fuzz/*_replay; do
+    [ -x "$r" ] || continue
+    name=$(basename "$r" _replay)
+    echo "== fuzz corpus: $name"
+    if "$r" "$here/fuzz/corpus/$name"; then
+        pass=$((pass + 1)); echo "ok   fuzz/$name"
+    else
+        fail=$((fail + 1)); echo "FAIL fuzz/$name"
+    fi
+done
+
 for s in "$here"/cli/*.sh; do
     [ -f "$s" ] || continue
     echo "== $(basename "$s")"

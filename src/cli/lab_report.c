@@ -280,10 +280,11 @@ int zcq_lab_write_svg(const char *path, const struct zcq_lab_opts *o,
     {
         char sz[32], ch[32];
 
-        fprintf(f, "<text x=\"%d\" y=\"24\" class=\"t\">zcq copies: %s file to %s%s%s, chunk %s, "
+        fprintf(f, "<text x=\"%d\" y=\"24\" class=\"t\">zcq copies: %s file to %s%s%s%s, chunk %s, "
                    "median of %u runs</text>\n",
                 LEFT, zcq_fmt_size(n ? r[0].size : 0, sz, sizeof(sz)), zcq_lab_dest_name(o->dest),
-                tcp_cc(r, n)[0] ? " " : "", tcp_cc(r, n), zcq_fmt_size(o->chunk, ch, sizeof(ch)),
+                tcp_cc(r, n)[0] ? " (" : "", tcp_cc(r, n), tcp_cc(r, n)[0] ? ")" : "",
+                zcq_fmt_size(o->chunk, ch, sizeof(ch)),
                 o->runs);
         fprintf(f, "<text x=\"%d\" y=\"44\" class=\"s\">%s %s, %ld CPUs, %s. Bars: throughput "
                    "(whiskers: min-max); below: CPU seconds per GB moved.</text>\n",

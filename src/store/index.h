@@ -1,0 +1,80 @@
+/*
+ * Sparse segment indexes, preallocated and mmap'd (as Kafka's): the offset index maps a
+ * batch's offset (relative to the segment's base) to its file position; the time index maps
+ * a timestamp to the relative offset of the first batch at which the segment's max timestamp
+ * reached it. One entry per index.interval.bytes of log.
+ *
+ * On disk (host byte order; zcq's own format, derived data, rebuilt whenever in doubt):
+ *   .index      { uint32 rel_offset; uint32 position; }           8 bytes an entry
+ *   .timeindex  { int64 timestamp; uint32 rel_offset; } packed   12 bytes an entry
+ * A file is preallocated (fallocate, so that stores into the mapping never meet ENOSPC as a
+ * SIGBUS) to segment.index.bytes while its segment is active, and trimmed to its entries when
+ * the segment rolls or the log closes cleanly: a trimmed file's size tells its entry count.
+ *
+ * Contract: an index is owned by one segment; callers hold the log's mutex. Errors: -errno.
+ */
+#ifndef ZCQ_STORE_INDEX_H
+#define ZCQ_STORE_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZCQ_OFFSET_ENTRY 8
+#define ZCQ_TIME_ENTRY 12
+
+struct zcq_index {
+    int fd;
+    unsigned char *map;
+    size_t map_bytes; /* mapped (and allocated) length */
+    uint32_t entries; /* valid entries */
+    uint32_t entry;   /* entry size: ZCQ_OFFSET_ENTRY or ZCQ_TIME_ENTRY */
+};
+
+enum { ZCQ_INDEX_CREATE = 1, ZCQ_INDEX_PREALLOC = 2 };
+
+/* Open path (ZCQ_INDEX_CREATE: create it, O_EXCL) and map it. With ZCQ_INDEX_PREALLOC the file
+ * is first allocated to max_bytes (rounded down to whole entries) so entries can be added;
+ * without, only its current length is mapped (a trimmed index of a rolled segment). An
+ * existing file's entries are taken from its size, capped at what fits; check them with
+ * zcq_index_check_*(). */
+int zcq_index_open(struct zcq_index *ix, const char *path, uint32_t entry, size_t max_bytes,
+                   unsigned flags);
+
+/* Re-map ix at the preallocated size (prealloc) or trimmed to its entries (!prealloc),
+ * keeping its entries. */
+int zcq_index_resize(struct zcq_index *ix, const char *path, size_t max_bytes, bool prealloc);
+
+/* Unmap and close; with trim, cut the file to its entries first (and sync it). */
+int zcq_index_close(struct zcq_index *ix, bool trim);
+
+static inline bool zcq_index_full(const struct zcq_index *ix)
+{
+    return (size_t)(ix->entries + 1) * ix->entry > ix->map_bytes;
+}
+
+/* Append an entry; the caller checked zcq_index_full(). */
+void zcq_index_add_offset(struct zcq_index *ix, uint32_t rel, uint32_t pos);
+void zcq_index_add_time(struct zcq_index *ix, int64_t ts, uint32_t rel);
+
+/* Entry i. */
+void zcq_index_offset_at(const struct zcq_index *ix, uint32_t i, uint32_t *rel, uint32_t *pos);
+void zcq_index_time_at(const struct zcq_index *ix, uint32_t i, int64_t *ts, uint32_t *rel);
+
+/* Position of the last entry with rel_offset <= rel (0 when none): where a scan for rel
+ * starts. Binary search. */
+uint32_t zcq_index_lookup(const struct zcq_index *ix, uint32_t rel, uint32_t *found_rel);
+
+/* Relative offset of the last time entry with timestamp < ts (0 when none). */
+uint32_t zcq_index_lookup_time(const struct zcq_index *ix, int64_t ts);
+
+/* Drop entries with rel_offset >= rel (truncation). */
+void zcq_index_truncate_offset(struct zcq_index *ix, uint32_t rel);
+void zcq_index_truncate_time(struct zcq_index *ix, uint32_t rel);
+
+/* Sanity check of a reopened index: entries strictly increasing, positions below log_size.
+ * Returns true when usable. */
+bool zcq_index_check_offset(const struct zcq_index *ix, uint64_t log_size);
+bool zcq_index_check_time(const struct zcq_index *ix);
+
+#endif

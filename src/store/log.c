@@ -1,0 +1,938 @@
+/*
+ * The partition log: segments, appends, reads, flush (group commit), roll, retention and
+ * truncation. Opening and recovery are in log_open.c. See log.h for the contract.
+ *
+ * Invariants (hold whenever log->mu is free):
+ *   1. segs[] is sorted by base; segs[i]->next == segs[i+1]->base; the last is active.
+ *   2. start <= hwm <= leo, durable <= leo, leo == active->next.
+ *   3. A segment's bytes [0, size) are whole, valid batches with dense offsets; bytes below
+ *      the hwm never change while the segment lives (readers rely on it).
+ *   4. Every segment but the active one is synced (rolls sync before switching), so only the
+ *      active segment can hold data that is not durable.
+ *   5. err != 0 means no append is accepted and no durable offset advances.
+ */
+#include "store/log_int.h"
+#include "store/batch.h"
+#include "store/checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *zcq_log_strerror(int err)
+{
+    switch (err) {
+    case ZCQ_LOG_EOUTOFRANGE:
+        return "offset out of range";
+    case ZCQ_LOG_ETOOLARGE:
+        return "batch larger than max.message.bytes or a segment";
+    default:
+        if (err <= -30000)
+            return zcq_batch_strerror(err);
+        return strerror(-err);
+    }
+}
+
+void zcq__seg_path(const struct zcq_log *log, int64_t base, const char *ext, char *out,
+                   size_t len)
+{
+    snprintf(out, len, "%s/%020" PRId64 ".%s", log->dir, base, ext);
+}
+
+int zcq__seg_open(struct zcq_log *log, int64_t base, bool create, struct zcq_segment **out)
+{
+    struct zcq_segment *s = calloc(1, sizeof(*s));
+    char path[4200];
+    int flags = O_RDWR | O_CLOEXEC, rc;
+
+    *out = NULL;
+    if (!s)
+        return -ENOMEM;
+    s->base = s->next = base;
+    s->max_ts = -1;
+    s->created_ms = -1;
+    s->refs = 1;
+    s->fd = -1;
+    s->oix.fd = s->tix.fd = -1;
+    s->file_id = (log->id << 40) ^ (uint64_t)base;
+    if (create)
+        flags |= O_CREAT | O_EXCL;
+    if (log->cfg.io_mode == ZCQ_IO_DIRECT)
+        flags |= O_DIRECT;
+    zcq__seg_path(log, base, "log", path, sizeof(path));
+    s->fd = open(path, flags, 0644);
+    if (s->fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    /* A missing index on reopen is recreated empty; recovery rebuilds it (derived data).
+     * New segments get preallocated indexes; reopened ones are mapped as they are, and the
+     * log preallocates the active one's once loaded. */
+    zcq__seg_path(log, base, "index", path, sizeof(path));
+    rc = zcq_index_open(&s->oix, path, ZCQ_OFFSET_ENTRY, (size_t)log->cfg.index_max_bytes,
+                        create ? ZCQ_INDEX_CREATE | ZCQ_INDEX_PREALLOC : 0);
+    if (rc == -ENOENT && !create)
+        rc = zcq_index_open(&s->oix, path, ZCQ_OFFSET_ENTRY, (size_t)log->cfg.index_max_bytes,
+                            ZCQ_INDEX_CREATE);
+    if (rc < 0)
+        goto fail;
+    zcq__seg_path(log, base, "timeindex", path, sizeof(path));
+    rc = zcq_index_open(&s->tix, path, ZCQ_TIME_ENTRY, (size_t)log->cfg.index_max_bytes,
+                        create ? ZCQ_INDEX_CREATE | ZCQ_INDEX_PREALLOC : 0);
+    if (rc == -ENOENT && !create)
+        rc = zcq_index_open(&s->tix, path, ZCQ_TIME_ENTRY, (size_t)log->cfg.index_max_bytes,
+                            ZCQ_INDEX_CREATE);
+    if (rc < 0)
+        goto fail;
+    *out = s;
+    return 0;
+
+fail:
+    zcq_index_close(&s->oix, false);
+    if (s->fd >= 0)
+        close(s->fd);
+    if (create) {
+        zcq__seg_path(log, base, "log", path, sizeof(path));
+        unlink(path);
+        zcq__seg_path(log, base, "index", path, sizeof(path));
+        unlink(path);
+    }
+    free(s);
+    return rc;
+}
+
+static void seg_close(struct zcq_log *log, struct zcq_segment *s, bool trim)
+{
+    zcq_index_close(&s->oix, trim);
+    zcq_index_close(&s->tix, trim);
+    if (log->cache)
+        zcq_bcache_forget(log->cache, s->file_id, 0);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+void zcq__seg_unref(struct zcq_log *log, struct zcq_segment *s)
+{
+    char path[4200];
+
+    if (--s->refs)
+        return;
+    seg_close(log, s, false);
+    if (s->gone) {
+        static const char *const ext[] = {"log.deleted", "index.deleted", "timeindex.deleted"};
+
+        for (int i = 0; i < 3; i++) {
+            zcq__seg_path(log, s->base, ext[i], path, sizeof(path));
+            unlink(path);
+        }
+    }
+    free(s);
+}
+
+ssize_t zcq__seg_read(struct zcq_log *log, struct zcq_segment *s, void *buf, size_t len,
+                      int64_t pos)
+{
+    size_t done = 0;
+
+    if (!log->cache) {
+        while (done < len) {
+            ssize_t r = pread(s->fd, (char *)buf + done, len - done, pos + (off_t)done);
+
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return -errno;
+            if (r == 0)
+                break;
+            done += (size_t)r;
+        }
+        return (ssize_t)done;
+    }
+    while (done < len) {
+        size_t bs = zcq_bcache_block_size(log->cache);
+        uint64_t at = (uint64_t)pos + done;
+        struct zcq_bblock *b;
+        size_t in, n, valid;
+        int rc = zcq_bcache_get(log->cache, s->file_id, s->fd, at / bs, &b);
+
+        if (rc < 0)
+            return done ? (ssize_t)done : rc;
+        in = at % bs;
+        valid = b->valid;
+        n = valid > in ? valid - in : 0;
+        if (n > len - done)
+            n = len - done;
+        memcpy((char *)buf + done, (char *)b->data + in, n);
+        zcq_bcache_put(log->cache, b);
+        done += n;
+        if (n == 0 || (valid < bs && in + n >= valid))
+            break; /* a short block: the end of the file */
+    }
+    return (ssize_t)done;
+}
+
+int zcq__seg_index_resize(struct zcq_log *log, struct zcq_segment *s, bool prealloc)
+{
+    char path[4200];
+    int rc;
+
+    zcq__seg_path(log, s->base, "index", path, sizeof(path));
+    rc = zcq_index_resize(&s->oix, path, (size_t)log->cfg.index_max_bytes, prealloc);
+    if (rc < 0)
+        return rc;
+    zcq__seg_path(log, s->base, "timeindex", path, sizeof(path));
+    return zcq_index_resize(&s->tix, path, (size_t)log->cfg.index_max_bytes, prealloc);
+}
+
+void zcq__seg_index_batch(struct zcq_log *log, struct zcq_segment *s, int64_t pos,
+                          int64_t base_offset, int64_t max_ts, size_t len)
+{
+    /* The first batch and then one every index.interval.bytes, as Kafka does. A time entry
+     * (T, rel) says every batch up to rel has maxTimestamp <= T, so a lookup for ts may start
+     * scanning at the last entry with T < ts. */
+    int64_t so_far = max_ts > s->max_ts ? max_ts : s->max_ts;
+
+    if ((s->since_index >= log->cfg.index_interval_bytes || s->oix.entries == 0) &&
+        !zcq_index_full(&s->oix) && !zcq_index_full(&s->tix)) {
+        uint32_t rel = (uint32_t)(base_offset - s->base);
+        int64_t last_ts = INT64_MIN;
+        uint32_t last_rel;
+
+        zcq_index_add_offset(&s->oix, rel, (uint32_t)pos);
+        if (s->tix.entries)
+            zcq_index_time_at(&s->tix, s->tix.entries - 1, &last_ts, &last_rel);
+        if (so_far > last_ts)
+            zcq_index_add_time(&s->tix, so_far, rel);
+        s->since_index = 0;
+    }
+    s->since_index += (int64_t)len;
+    s->max_ts = so_far;
+}
+
+/* --- Direct I/O tail ------------------------------------------------------------------- */
+
+int zcq__dio_load_tail(struct zcq_log *log)
+{
+    struct zcq_segment *s = zcq__active(log);
+    int64_t off = s->size & ~(int64_t)(ZCQ_DIO_ALIGN - 1);
+    ssize_t r;
+
+    log->tail_off = off;
+    if (s->size == off)
+        return 0;
+    r = pread(s->fd, log->tail, ZCQ_DIO_ALIGN, off);
+    if (r < 0)
+        return -errno;
+    if (r < s->size - off)
+        return -EIO;
+    return 0;
+}
+
+/* Append len bytes at the active segment's end through the aligned tail buffer: copy, then
+ * write every block from tail_off to the new end (the partial last block is rewritten as it
+ * fills). Returns 0 or -errno; on failure the segment's logical size is unchanged. */
+static int dio_append(struct zcq_log *log, struct zcq_segment *s, const void *p, size_t len)
+{
+    size_t used = (size_t)(s->size - log->tail_off), wlen;
+    size_t done = 0;
+
+    if (used + len > log->tail_cap) {
+        /* Keep only the partial block; everything before it is on disk. */
+        int64_t keep_from = s->size & ~(int64_t)(ZCQ_DIO_ALIGN - 1);
+
+        memmove(log->tail, log->tail + (keep_from - log->tail_off),
+                (size_t)(s->size - keep_from));
+        log->tail_off = keep_from;
+        used = (size_t)(s->size - keep_from);
+    }
+    memcpy(log->tail + used, p, len);
+    wlen = (used + len + ZCQ_DIO_ALIGN - 1) & ~(size_t)(ZCQ_DIO_ALIGN - 1);
+    /* Zero the slack after the data so the block on disk ends in zeros: recovery reads an
+     * all-zero header as the end of the log. */
+    memset(log->tail + used + len, 0, wlen - used - len);
+    while (done < wlen) {
+        ssize_t w = pwrite(s->fd, log->tail + done, wlen - done, log->tail_off + (off_t)done);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO;
+        done += (size_t)w;
+    }
+    zcq_bcache_write(log->cache, s->file_id, (uint64_t)s->size, p, len, 1);
+    return 0;
+}
+
+/* --- Append ---------------------------------------------------------------------------- */
+
+/* Create the next segment at leo and make it active. The old one is synced first (invariant
+ * 4) and its index trimmed; the directory is synced before any append lands in the new one;
+ * then the recovery point moves to the new base. Caller holds mu. */
+static int roll_locked(struct zcq_log *log, int64_t now_ms)
+{
+    struct zcq_segment *old = zcq__active(log), *s;
+    int rc;
+
+    if (old->size == 0)
+        return 0; /* nothing to roll away from */
+    /* Direct mode wrote whole blocks: cut the zero slack so the file ends at its last batch,
+     * as every rolled segment must. */
+    if ((log->cache && ftruncate(old->fd, old->size) < 0) || fdatasync(old->fd) < 0) {
+        log->err = -EIO;
+        return log->err;
+    }
+    old->synced_all = true;
+    if (log->durable < old->next)
+        log->durable = old->next;
+    if (zcq_log_config_sync_each(&log->cfg) && log->hwm < log->durable) {
+        log->hwm = log->durable;
+        log->hwm_seg = old;
+        log->hwm_pos = old->size;
+    }
+    if (log->nseg == log->capseg) {
+        int cap = log->capseg ? log->capseg * 2 : 16;
+        struct zcq_segment **n = realloc(log->segs, sizeof(*n) * (size_t)cap);
+
+        if (!n)
+            return -ENOMEM;
+        log->segs = n;
+        log->capseg = cap;
+    }
+    rc = zcq__seg_open(log, log->leo, true, &s);
+    if (rc < 0)
+        return rc; /* ENOSPC here is not sticky: nothing was written */
+    rc = zcq_fsync_dir(log->dirfd);
+    if (rc < 0) {
+        log->err = -EIO;
+        zcq__seg_unref(log, s);
+        return log->err;
+    }
+    /* The old index is complete: trim it so a reopen knows its entry count. */
+    (void)zcq__seg_index_resize(log, old, false);
+    s->created_ms = now_ms;
+    log->segs[log->nseg++] = s;
+    if (log->cache)
+        log->tail_off = 0;
+    {
+        int64_t v[2] = {log->leo, log->start};
+
+        if (zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2) == 0)
+            log->recovery_point = log->leo;
+    }
+    return 0;
+}
+
+int zcq_log_roll(struct zcq_log *log, int64_t now_ms)
+{
+    int rc;
+
+    pthread_mutex_lock(&log->mu);
+    rc = log->err ? log->err : roll_locked(log, now_ms);
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_epoch,
+                   int64_t now_ms, unsigned flags, struct zcq_append_result *res)
+{
+    struct zcq_batch_info bi;
+    struct zcq_segment *s;
+    int64_t base, pos;
+    int rc;
+
+    /* Validation needs no lock: it reads only the caller's bytes. */
+    if ((int64_t)len > log->cfg.max_message_bytes || (int64_t)len > log->cfg.segment_bytes)
+        return ZCQ_LOG_ETOOLARGE;
+    rc = zcq_batch_validate(batch, len, &bi);
+    if (rc < 0)
+        return rc;
+
+    pthread_mutex_lock(&log->mu);
+    if (log->err) {
+        rc = log->err;
+        goto out;
+    }
+    s = zcq__active(log);
+    if (s->size > 0 && (s->size + (int64_t)len > log->cfg.segment_bytes ||
+                        (s->created_ms >= 0 && now_ms - s->created_ms >= log->cfg.segment_ms) ||
+                        zcq_index_full(&s->oix) || zcq_index_full(&s->tix) ||
+                        log->leo + bi.last_offset_delta - s->base > INT32_MAX)) {
+        rc = roll_locked(log, now_ms);
+        if (rc < 0)
+            goto out;
+        s = zcq__active(log);
+    }
+    base = log->leo;
+    pos = s->size;
+    zcq_batch_assign(batch, base, leader_epoch);
+
+    if (log->cache) {
+        rc = dio_append(log, s, batch, len);
+    } else {
+        size_t done = 0;
+
+        rc = 0;
+        while (done < len) {
+            ssize_t w = pwrite(s->fd, (char *)batch + done, len - done, pos + (off_t)done);
+
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                rc = w < 0 ? -errno : -EIO;
+                break;
+            }
+            done += (size_t)w;
+        }
+    }
+    if (rc < 0) {
+        /* Cut the partial batch back so the log stays whole. If that fails the file holds
+         * garbage we cannot remove: stop accepting appends (recovery will cut it). */
+        if (ftruncate(s->fd, pos) < 0)
+            log->err = -EIO;
+        else if (rc != -ENOSPC && rc != -EDQUOT)
+            log->err = -EIO;
+        if (log->cache)
+            (void)zcq__dio_load_tail(log);
+        goto out;
+    }
+    if (s->created_ms < 0)
+        s->created_ms = now_ms;
+    zcq__seg_index_batch(log, s, pos, base, bi.max_timestamp, len);
+    s->size += (int64_t)len;
+    s->next = base + bi.last_offset_delta + 1;
+    log->leo = s->next;
+    if (!zcq_log_config_sync_each(&log->cfg)) {
+        log->hwm = log->leo;
+        log->hwm_seg = s;
+        log->hwm_pos = s->size;
+    }
+    if (log->oldest_unflushed_ms < 0)
+        log->oldest_unflushed_ms = now_ms;
+    log->unflushed_msgs += bi.record_count;
+    if (res) {
+        res->base_offset = base;
+        res->last_offset = s->next - 1;
+        res->log_append_time = now_ms;
+        res->synced = false;
+    }
+    rc = 0;
+out:
+    pthread_mutex_unlock(&log->mu);
+    if (rc == 0 && !(flags & ZCQ_APPEND_NOSYNC) &&
+        (zcq_log_config_sync_each(&log->cfg) ||
+         log->unflushed_msgs >= log->cfg.flush_messages)) {
+        rc = zcq_log_flush(log);
+        if (rc == 0 && res)
+            res->synced = true;
+    } else if (rc == 0 && !(flags & ZCQ_APPEND_NOSYNC)) {
+        rc = zcq_log_maybe_flush(log, now_ms);
+    }
+    return rc;
+}
+
+/* --- Flush (group commit) -------------------------------------------------------------- */
+
+int zcq_log_flush(struct zcq_log *log)
+{
+    struct zcq_segment *s;
+    int64_t target, target_pos;
+    int rc;
+
+    pthread_mutex_lock(&log->mu);
+    target = log->leo;
+    /* Another thread's sync may already cover us: wait for it rather than sync again. */
+    while (log->syncing && !log->err && log->durable < target)
+        pthread_cond_wait(&log->cv, &log->mu);
+    if (log->err || log->durable >= target) {
+        rc = log->err;
+        pthread_mutex_unlock(&log->mu);
+        return rc;
+    }
+    target = log->leo; /* cover everything appended so far, not just our own */
+    s = zcq__active(log);
+    target_pos = s->size;
+    s->refs++;
+    log->syncing = true;
+    log->unflushed_msgs = 0;
+    log->oldest_unflushed_ms = -1;
+    pthread_mutex_unlock(&log->mu);
+
+    rc = fdatasync(s->fd) < 0 ? -errno : 0;
+
+    pthread_mutex_lock(&log->mu);
+    log->syncing = false;
+    if (rc < 0) {
+        /* Never retry: the kernel may have dropped the dirty pages and will not report the
+         * error again (fsyncgate). Nothing past the durable offset is acknowledged. */
+        log->err = -EIO;
+        rc = log->err;
+    } else if (!log->err) {
+        if (log->durable < target)
+            log->durable = target;
+        if (zcq_log_config_sync_each(&log->cfg) && log->hwm < target) {
+            log->hwm = target;
+            log->hwm_seg = s;
+            log->hwm_pos = target_pos;
+        }
+    } else {
+        rc = log->err;
+    }
+    pthread_cond_broadcast(&log->cv);
+    zcq__seg_unref(log, s);
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+int zcq_log_maybe_flush(struct zcq_log *log, int64_t now_ms)
+{
+    bool due;
+
+    pthread_mutex_lock(&log->mu);
+    due = log->durable < log->leo &&
+          (log->unflushed_msgs >= log->cfg.flush_messages ||
+           (log->oldest_unflushed_ms >= 0 && log->cfg.flush_ms != INT64_MAX &&
+            now_ms - log->oldest_unflushed_ms >= log->cfg.flush_ms));
+    pthread_mutex_unlock(&log->mu);
+    return due ? zcq_log_flush(log) : 0;
+}
+
+/* --- Reads ----------------------------------------------------------------------------- */
+
+/* The last segment whose base <= offset. Caller holds mu; offset >= start. */
+static int seg_for(struct zcq_log *log, int64_t offset)
+{
+    int lo = 0, hi = log->nseg - 1;
+
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+
+        if (log->segs[mid]->base <= offset)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Position of the batch containing offset in s, and that batch's size: index lookup, then a
+ * short scan of headers. Returns 0, or -ENOENT when offset is at or past the segment's end. */
+static int locate(struct zcq_log *log, struct zcq_segment *s, int64_t offset, int64_t limit,
+                  int64_t *pos_out, int64_t *size_out, int64_t *base_out)
+{
+    uint32_t found;
+    int64_t pos = zcq_index_lookup(&s->oix, (uint32_t)(offset - s->base), &found);
+    unsigned char h[27];
+
+    while (pos < limit) {
+        ssize_t r = zcq__seg_read(log, s, h, sizeof(h), pos);
+        int64_t sz, base, last;
+        int32_t delta;
+
+        if (r < 0)
+            return (int)r;
+        if (r < (ssize_t)sizeof(h))
+            return -EIO;
+        sz = zcq_batch_size(h, sizeof(h));
+        if (sz <= 0)
+            return -EIO;
+        memcpy(&base, h, 8);
+        base = (int64_t)be64toh((uint64_t)base);
+        memcpy(&delta, h + 23, 4);
+        last = base + (int32_t)be32toh((uint32_t)delta);
+        if (last >= offset) {
+            *pos_out = pos;
+            *size_out = sz;
+            *base_out = base;
+            return 0;
+        }
+        pos += sz;
+    }
+    return -ENOENT;
+}
+
+int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct zcq_log_slice *out)
+{
+    struct zcq_segment *s;
+    int64_t pos, first, base, end, limit;
+    int rc = 0, i;
+
+    memset(out, 0, sizeof(*out));
+    out->first_offset = offset;
+    pthread_mutex_lock(&log->mu);
+    if (offset < log->start || offset > log->hwm) {
+        rc = ZCQ_LOG_EOUTOFRANGE;
+        goto out;
+    }
+    if (offset == log->hwm)
+        goto out; /* nothing yet: an empty slice */
+    i = seg_for(log, offset);
+    s = log->segs[i];
+    /* Readers see bytes up to the hwm only (invariant 3 keeps them stable). */
+    if (s == log->hwm_seg)
+        limit = log->hwm_pos;
+    else
+        limit = s->base < log->hwm_seg->base ? s->size : 0;
+    rc = locate(log, s, offset, limit, &pos, &first, &base);
+    if (rc == -ENOENT && i + 1 < log->nseg) {
+        /* The offset is the next segment's first: an empty tail here. */
+        s = log->segs[i + 1];
+        limit = s == log->hwm_seg ? log->hwm_pos : s->size;
+        rc = locate(log, s, offset, limit, &pos, &first, &base);
+    }
+    if (rc < 0) {
+        if (rc == -ENOENT)
+            rc = 0;
+        goto out;
+    }
+    /* Whole first batch, then up to max_bytes; the last batch may be cut (clients drop the
+     * fragment, as with Kafka). */
+    end = pos + ((int64_t)max_bytes > first ? (int64_t)max_bytes : first);
+    if (end > limit)
+        end = limit;
+    out->first_offset = base;
+    out->bytes = (uint64_t)(end - pos);
+    s->refs++;
+    out->seg = s;
+    if (!log->cache) {
+        out->n = 1;
+        out->c[0].fd = s->fd;
+        out->c[0].pos = pos;
+        out->c[0].len = (uint32_t)(end - pos);
+    } else {
+        size_t bs = zcq_bcache_block_size(log->cache);
+        int64_t at = pos;
+
+        while (at < end && out->n < ZCQ_LOG_SLICE_MAX) {
+            struct zcq_bblock *b;
+            size_t in = (size_t)at % bs, n;
+
+            rc = zcq_bcache_get(log->cache, s->file_id, s->fd, (uint64_t)at / bs, &b);
+            if (rc < 0)
+                break;
+            n = b->valid > in ? b->valid - in : 0;
+            if ((int64_t)n > end - at)
+                n = (size_t)(end - at);
+            if (n == 0) {
+                zcq_bcache_put(log->cache, b);
+                rc = -EIO;
+                break;
+            }
+            out->blocks[out->nblocks++] = b;
+            out->c[out->n].fd = -1;
+            out->c[out->n].pos = at;
+            out->c[out->n].mem = (char *)b->data + in;
+            out->c[out->n].len = (uint32_t)n;
+            out->n++;
+            at += (int64_t)n;
+        }
+        if (rc < 0 && at == pos) {
+            pthread_mutex_unlock(&log->mu);
+            zcq_log_slice_release(log, out);
+            return rc;
+        }
+        rc = 0;
+        out->bytes = (uint64_t)(at - pos);
+    }
+out:
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+void zcq_log_slice_release(struct zcq_log *log, struct zcq_log_slice *s)
+{
+    for (unsigned i = 0; i < s->nblocks; i++)
+        zcq_bcache_put(log->cache, s->blocks[i]);
+    s->nblocks = 0;
+    if (s->seg) {
+        pthread_mutex_lock(&log->mu);
+        zcq__seg_unref(log, s->seg);
+        pthread_mutex_unlock(&log->mu);
+        s->seg = NULL;
+    }
+    s->n = 0;
+}
+
+/* --- Offsets and lookups --------------------------------------------------------------- */
+
+#define GETTER(name, field)                                                                     \
+    int64_t name(struct zcq_log *log)                                                          \
+    {                                                                                          \
+        int64_t v;                                                                             \
+        pthread_mutex_lock(&log->mu);                                                          \
+        v = log->field;                                                                        \
+        pthread_mutex_unlock(&log->mu);                                                        \
+        return v;                                                                              \
+    }
+GETTER(zcq_log_start_offset, start)
+GETTER(zcq_log_end_offset, leo)
+GETTER(zcq_log_high_watermark, hwm)
+GETTER(zcq_log_durable_offset, durable)
+
+int zcq_log_error(struct zcq_log *log)
+{
+    int v;
+
+    pthread_mutex_lock(&log->mu);
+    v = log->err;
+    pthread_mutex_unlock(&log->mu);
+    return v;
+}
+
+int zcq_log_segment_count(struct zcq_log *log)
+{
+    int v;
+
+    pthread_mutex_lock(&log->mu);
+    v = log->nseg;
+    pthread_mutex_unlock(&log->mu);
+    return v;
+}
+
+int64_t zcq_log_offset_for_time(struct zcq_log *log, int64_t ts)
+{
+    int64_t result;
+    int i;
+
+    pthread_mutex_lock(&log->mu);
+    result = log->leo;
+    for (i = 0; i < log->nseg; i++) {
+        if (log->segs[i]->max_ts >= ts)
+            break;
+    }
+    if (i < log->nseg) {
+        struct zcq_segment *s = log->segs[i];
+        uint32_t rel = zcq_index_lookup_time(&s->tix, ts), found;
+        int64_t pos = zcq_index_lookup(&s->oix, rel, &found);
+        unsigned char h[43];
+
+        /* Scan batch headers from there for the first whose maxTimestamp reaches ts. */
+        while (pos < s->size) {
+            ssize_t r = zcq__seg_read(log, s, h, sizeof(h), pos);
+            int64_t sz, base, maxts;
+
+            if (r < (ssize_t)sizeof(h)) {
+                result = r < 0 ? r : -EIO;
+                break;
+            }
+            sz = zcq_batch_size(h, sizeof(h));
+            memcpy(&base, h, 8);
+            memcpy(&maxts, h + 35, 8);
+            maxts = (int64_t)be64toh((uint64_t)maxts);
+            if (sz <= 0) {
+                result = -EIO;
+                break;
+            }
+            if (maxts >= ts) {
+                result = (int64_t)be64toh((uint64_t)base);
+                break;
+            }
+            pos += sz;
+        }
+    }
+    pthread_mutex_unlock(&log->mu);
+    return result;
+}
+
+/* --- Retention and truncation ---------------------------------------------------------- */
+
+/* Remove the oldest segment (never the active one): rename its files to *.deleted, sync the
+ * directory, and let the last reference unlink them. Caller holds mu. */
+static int delete_oldest(struct zcq_log *log)
+{
+    static const char *const ext[] = {"log", "index", "timeindex"};
+    struct zcq_segment *s = log->segs[0];
+    char from[4200], to[4300];
+    int64_t v[2];
+
+    for (int i = 0; i < 3; i++) {
+        zcq__seg_path(log, s->base, ext[i], from, sizeof(from));
+        snprintf(to, sizeof(to), "%s.deleted", from);
+        if (rename(from, to) < 0)
+            return -errno;
+    }
+    s->gone = true;
+    memmove(log->segs, log->segs + 1, sizeof(*log->segs) * (size_t)(log->nseg - 1));
+    log->nseg--;
+    log->start = log->segs[0]->base;
+    if (log->hwm_seg == s)
+        log->hwm_seg = log->segs[0];
+    v[0] = log->recovery_point;
+    v[1] = log->start;
+    (void)zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2);
+    zcq__seg_unref(log, s);
+    return 0;
+}
+
+int zcq_log_retain(struct zcq_log *log, int64_t now_ms)
+{
+    int deleted = 0, rc = 0;
+    int64_t total = 0;
+
+    pthread_mutex_lock(&log->mu);
+    for (int i = 0; i < log->nseg; i++)
+        total += log->segs[i]->size;
+    while (log->nseg > 1) {
+        struct zcq_segment *s = log->segs[0];
+        bool old = log->cfg.retention_ms >= 0 && s->max_ts >= 0 &&
+                   s->max_ts < now_ms - log->cfg.retention_ms;
+        bool big = log->cfg.retention_bytes >= 0 && total - s->size >= log->cfg.retention_bytes;
+
+        /* A segment is deleted only once it is wholly below the hwm: never unread data. */
+        if (!(old || big) || s->next > log->hwm)
+            break;
+        total -= s->size;
+        rc = delete_oldest(log);
+        if (rc < 0)
+            break;
+        deleted++;
+    }
+    if (deleted && rc == 0)
+        rc = zcq_fsync_dir(log->dirfd);
+    pthread_mutex_unlock(&log->mu);
+    return rc < 0 ? rc : deleted;
+}
+
+int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
+{
+    struct zcq_segment *s;
+    int64_t pos, size, base;
+    int rc = 0, i;
+
+    pthread_mutex_lock(&log->mu);
+    if (offset < log->start || offset > log->leo) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if (offset == log->leo)
+        goto out;
+    i = seg_for(log, offset);
+    s = log->segs[i];
+    rc = locate(log, s, offset, s->size, &pos, &size, &base);
+    if (rc < 0 || base != offset) {
+        rc = -EINVAL; /* not a batch boundary */
+        goto out;
+    }
+    /* Later segments go first, newest first, so a crash leaves a prefix. */
+    while (log->nseg - 1 > i) {
+        struct zcq_segment *t = log->segs[log->nseg - 1];
+        static const char *const ext[] = {"log", "index", "timeindex"};
+        char path[4200];
+
+        for (int k = 0; k < 3; k++) {
+            zcq__seg_path(log, t->base, ext[k], path, sizeof(path));
+            unlink(path);
+        }
+        log->nseg--;
+        if (log->hwm_seg == t)
+            log->hwm_seg = s;
+        zcq__seg_unref(log, t);
+    }
+    if (ftruncate(s->fd, pos) < 0 || fdatasync(s->fd) < 0) {
+        log->err = -EIO;
+        rc = log->err;
+        goto out;
+    }
+    if (log->cache)
+        zcq_bcache_forget(log->cache, s->file_id, (uint64_t)pos);
+    zcq_index_truncate_offset(&s->oix, (uint32_t)(offset - s->base));
+    zcq_index_truncate_time(&s->tix, (uint32_t)(offset - s->base));
+    s->size = pos;
+    s->next = offset;
+    s->since_index = 0;
+    log->leo = offset;
+    if (log->hwm >= offset) {
+        log->hwm = offset;
+        log->hwm_seg = s;
+        log->hwm_pos = pos;
+    }
+    if (log->durable > offset)
+        log->durable = offset;
+    if (log->recovery_point > offset) {
+        int64_t v[2] = {offset, log->start};
+
+        log->recovery_point = offset;
+        (void)zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2);
+    }
+    rc = zcq_fsync_dir(log->dirfd);
+    if (log->cache && s == zcq__active(log))
+        (void)zcq__dio_load_tail(log);
+out:
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+/* --- Close ----------------------------------------------------------------------------- */
+
+void zcq__log_free(struct zcq_log *log)
+{
+    for (int i = 0; i < log->nseg; i++)
+        zcq__seg_unref(log, log->segs[i]);
+    free(log->segs);
+    if (log->cache)
+        zcq_bcache_free(log->cache);
+    free(log->tail);
+    if (log->dirfd >= 0)
+        close(log->dirfd);
+    pthread_mutex_destroy(&log->mu);
+    pthread_cond_destroy(&log->cv);
+    free(log->dir);
+    free(log);
+}
+
+void zcq_log_abandon(struct zcq_log *log)
+{
+    if (log)
+        zcq__log_free(log);
+}
+
+int zcq_log_close(struct zcq_log *log)
+{
+    struct zcq_segment *s;
+    int rc;
+
+    if (!log)
+        return 0;
+    rc = zcq_log_flush(log);
+    pthread_mutex_lock(&log->mu);
+    s = zcq__active(log);
+    if (!rc && log->err)
+        rc = log->err;
+    if (!rc && log->cache && ftruncate(s->fd, s->size) < 0)
+        rc = -errno; /* direct mode wrote whole blocks: cut the zero slack */
+    if (!rc && log->cache && fdatasync(s->fd) < 0)
+        rc = -errno;
+    if (!rc) {
+        /* Trim the indexes (their size then gives their entry count), checkpoint, mark. */
+        for (int i = 0; i < log->nseg && !rc; i++) {
+            rc = zcq_index_close(&log->segs[i]->oix, true);
+            if (!rc)
+                rc = zcq_index_close(&log->segs[i]->tix, true);
+        }
+    }
+    if (!rc) {
+        int64_t v[2] = {log->leo, log->start};
+
+        rc = zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2);
+    }
+    if (!rc) {
+        int fd = openat(log->dirfd, ZCQ_CLEAN_FILE, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+        if (fd < 0 || fsync(fd) < 0)
+            rc = -errno;
+        if (fd >= 0)
+            close(fd);
+        if (!rc)
+            rc = zcq_fsync_dir(log->dirfd);
+    }
+    pthread_mutex_unlock(&log->mu);
+    zcq__log_free(log);
+    return rc;
+}

@@ -1,0 +1,95 @@
+/*
+ * Internals of the partition log shared by log.c (appends, reads, flush, roll, retention,
+ * truncation) and log_open.c (open and recovery). Not for use outside src/store.
+ */
+#ifndef ZCQ_STORE_LOG_INT_H
+#define ZCQ_STORE_LOG_INT_H
+
+#include "store/bcache.h"
+#include "store/index.h"
+#include "store/log.h"
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#define ZCQ_LOG_NAME_LEN 20 /* digits in a segment file name */
+#define ZCQ_DIO_ALIGN 4096u
+#define ZCQ_CHECKPOINT_FILE "recovery-point"
+#define ZCQ_CLEAN_FILE "clean-shutdown"
+
+struct zcq_segment {
+    int64_t base;        /* base offset: the file name */
+    int fd;              /* log file; O_DIRECT in direct mode */
+    int64_t size;        /* logical bytes (whole batches) */
+    int64_t next;        /* offset after the last batch */
+    int64_t max_ts;      /* largest maxTimestamp, -1 when none */
+    int64_t created_ms;  /* time of the first append (segment.ms) */
+    int64_t since_index; /* bytes appended since the last index entry */
+    struct zcq_index oix, tix;
+    unsigned refs;       /* the log's own + readers' */
+    bool gone;           /* renamed *.deleted: unlink when the last ref goes */
+    bool synced_all;     /* fdatasync covered every byte (rolled segments) */
+    uint64_t file_id;    /* identity in the block cache */
+};
+
+struct zcq_log {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* a sync finished */
+    char *dir;
+    int dirfd;
+    struct zcq_log_config cfg;
+
+    struct zcq_segment **segs; /* by base offset; the last is active */
+    int nseg, capseg;
+
+    int64_t start, leo, durable, hwm;
+    struct zcq_segment *hwm_seg; /* segment holding the hwm position */
+    int64_t hwm_pos;
+    int64_t recovery_point;      /* in the checkpoint file */
+    int err;                     /* sticky */
+    bool syncing;                /* a flush is in progress (outside the mutex) */
+
+    int64_t unflushed_msgs;      /* records appended since the last sync */
+    int64_t oldest_unflushed_ms; /* when the first of them came, -1 none */
+
+    /* Direct I/O mode. */
+    struct zcq_bcache *cache;
+    unsigned char *tail;   /* the active segment's bytes from tail_off to its end */
+    size_t tail_cap;
+    int64_t tail_off;      /* file position of tail[0], block aligned */
+    uint64_t id;           /* makes cache file ids unique across logs */
+};
+
+static inline struct zcq_segment *zcq__active(struct zcq_log *log)
+{
+    return log->segs[log->nseg - 1];
+}
+
+/* Segment files: "<dir>/<20-digit base>.<ext>". */
+void zcq__seg_path(const struct zcq_log *log, int64_t base, const char *ext, char *out,
+                   size_t len);
+
+/* Open a segment's files; create makes new ones (O_EXCL). Index sizes per config. */
+int zcq__seg_open(struct zcq_log *log, int64_t base, bool create, struct zcq_segment **out);
+
+/* Drop a reference; the last one closes (and unlinks a gone segment's files). */
+void zcq__seg_unref(struct zcq_log *log, struct zcq_segment *s);
+
+/* Read len bytes of segment s at pos into buf (direct mode: through the block cache).
+ * Returns the bytes read (short at EOF) or -errno. */
+ssize_t zcq__seg_read(struct zcq_log *log, struct zcq_segment *s, void *buf, size_t len,
+                      int64_t pos);
+
+/* Map s's indexes preallocated (to add entries) or trimmed to their entries. */
+int zcq__seg_index_resize(struct zcq_log *log, struct zcq_segment *s, bool prealloc);
+
+/* Index the batch just placed at pos in s (offset and time entries per interval). */
+void zcq__seg_index_batch(struct zcq_log *log, struct zcq_segment *s, int64_t pos,
+                          int64_t base_offset, int64_t max_ts, size_t len);
+
+/* Direct mode: (re)load the tail buffer for the active segment. */
+int zcq__dio_load_tail(struct zcq_log *log);
+
+void zcq__log_free(struct zcq_log *log);
+
+#endif

@@ -1,0 +1,482 @@
+/* Tests for the partition log (src/store/log*.c): append, read, index lookup, roll, retention,
+ * timestamp lookup, truncation and reopen, each in page-cache and Direct I/O mode. */
+#include "harness.h"
+
+#include "batchgen.h"
+#include "store/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A record of what was appended, to check reads against. */
+struct appended {
+    int64_t base, last;
+    uint8_t *bytes; /* as stored (offsets assigned) */
+    size_t len;
+    int64_t max_ts;
+};
+
+static char dirpath[4200];
+static int mode_direct;
+
+static void cfg_for(struct zcq_log_config *c)
+{
+    zcq_log_config_default(c);
+    c->io_mode = mode_direct ? ZCQ_IO_DIRECT : ZCQ_IO_PAGECACHE;
+    c->index_interval_bytes = 1024;
+    c->index_max_bytes = 64 * 1024;
+    c->direct_cache_bytes = 1 << 20;
+}
+
+static struct zcq_log *open_log(const struct zcq_log_config *c, struct zcq_log_open_info *info)
+{
+    struct zcq_log *log;
+    struct zcq_log_open_info li;
+    int rc = zcq_log_open(&log, dirpath, c, info ? info : &li);
+
+    if (rc == -EINVAL && mode_direct)
+        zt_skip("O_DIRECT not supported here: %s", (info ? info : &li)->why);
+    if (rc < 0)
+        zt_fail(__FILE__, __LINE__, "open: %d %s", rc, (info ? info : &li)->why);
+    return log;
+}
+
+static void setup(void)
+{
+    snprintf(dirpath, sizeof(dirpath), "%s/p0", zt_tmpdir());
+}
+
+/* Append n batches of varying shape; remember them in a[]. */
+static void fill(struct zcq_log *log, struct appended *a, int n, int64_t ts0)
+{
+    for (int i = 0; i < n; i++) {
+        struct zcq_append_result r;
+        size_t len;
+        uint8_t *b = bg_build(1 + i % 7, (size_t)(10 + (i * 37) % 900), ts0 + i * 10,
+                              (uint32_t)i, &len);
+        int rc = zcq_log_append(log, b, len, 5, ts0 + i, 0, &r);
+
+        if (rc < 0)
+            zt_fail(__FILE__, __LINE__, "append %d: %s", i, zcq_log_strerror(rc));
+        a[i].base = r.base_offset;
+        a[i].last = r.last_offset;
+        a[i].bytes = b;
+        a[i].len = len;
+        a[i].max_ts = ts0 + i * 10 + i % 7;
+        ZT_EQ(r.last_offset - r.base_offset, i % 7);
+        if (i)
+            ZT_EQ(r.base_offset, a[i - 1].last + 1);
+    }
+}
+
+/* The bytes of a slice, gathered. */
+static uint8_t *gather(const struct zcq_log_slice *s)
+{
+    uint8_t *out = malloc(s->bytes ? s->bytes : 1);
+    size_t at = 0;
+
+    for (unsigned i = 0; i < s->n; i++) {
+        if (s->c[i].mem) {
+            memcpy(out + at, s->c[i].mem, s->c[i].len);
+        } else {
+            ZT_EQ(pread(s->c[i].fd, out + at, s->c[i].len, s->c[i].pos), s->c[i].len);
+        }
+        at += s->c[i].len;
+    }
+    ZT_EQ(at, s->bytes);
+    return out;
+}
+
+/* Reading at every offset returns the batch holding it, byte for byte, first. */
+static void check_reads(struct zcq_log *log, const struct appended *a, int from, int n)
+{
+    for (int i = from; i < n; i++) {
+        for (int64_t off = a[i].base; off <= a[i].last; off++) {
+            struct zcq_log_slice s;
+            uint8_t *got;
+
+            ZT_OK(zcq_log_read(log, off, 1, &s));
+            ZT_EQ(s.first_offset, a[i].base);
+            ZT_ASSERT(s.bytes >= a[i].len); /* the first batch whole, past max_bytes */
+            got = gather(&s);
+            if (memcmp(got, a[i].bytes, a[i].len) != 0)
+                zt_fail(__FILE__, __LINE__, "batch %d differs when read at %lld", i,
+                        (long long)off);
+            free(got);
+            zcq_log_slice_release(log, &s);
+        }
+    }
+}
+
+static void free_all(struct appended *a, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(a[i].bytes);
+}
+
+static void append_read(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct appended a[200];
+    struct zcq_log_slice s;
+    uint8_t *got;
+
+    setup();
+    cfg_for(&c);
+    log = open_log(&c, NULL);
+    ZT_EQ(zcq_log_end_offset(log), 0);
+    fill(log, a, 200, 1000);
+    ZT_EQ(zcq_log_end_offset(log), a[199].last + 1);
+    ZT_EQ(zcq_log_high_watermark(log), a[199].last + 1);
+    check_reads(log, a, 0, 200);
+
+    /* max_bytes takes several batches, the last one possibly cut. */
+    ZT_OK(zcq_log_read(log, a[10].base, 5000, &s));
+    ZT_EQ(s.bytes, 5000);
+    got = gather(&s);
+    ZT_ASSERT(memcmp(got, a[10].bytes, a[10].len) == 0);
+    ZT_ASSERT(memcmp(got + a[10].len, a[11].bytes, a[11].len) == 0);
+    free(got);
+    zcq_log_slice_release(log, &s);
+
+    /* At the hwm: empty. Above it, or below the start: out of range. */
+    ZT_OK(zcq_log_read(log, a[199].last + 1, 100, &s));
+    ZT_EQ(s.n, 0);
+    ZT_EQ(zcq_log_read(log, a[199].last + 2, 100, &s), ZCQ_LOG_EOUTOFRANGE);
+    ZT_EQ(zcq_log_read(log, -1, 100, &s), ZCQ_LOG_EOUTOFRANGE);
+    ZT_OK(zcq_log_close(log));
+    free_all(a, 200);
+}
+
+static void rejects_bad_batches(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct zcq_append_result r;
+    size_t len;
+    uint8_t *b;
+
+    setup();
+    cfg_for(&c);
+    log = open_log(&c, NULL);
+    b = bg_build(3, 100, 1, 1, &len);
+    b[100] ^= 1; /* covered by the CRC */
+    ZT_EQ(zcq_log_append(log, b, len, 0, 1, 0, &r), ZCQ_BATCH_ECRC);
+    b[100] ^= 1;
+    ZT_EQ(zcq_log_append(log, b, len - 1, 0, 1, 0, &r), ZCQ_BATCH_ETRUNC);
+    b[16] = 1;
+    ZT_EQ(zcq_log_append(log, b, len, 0, 1, 0, &r), ZCQ_BATCH_EMAGIC);
+    b[16] = 2;
+    c.max_message_bytes = 100;
+    ZT_EQ(zcq_log_end_offset(log), 0); /* nothing written */
+    ZT_OK(zcq_log_append(log, b, len, 0, 1, 0, &r));
+    ZT_EQ(r.base_offset, 0);
+    ZT_EQ(zcq_log_end_offset(log), 3);
+    ZT_OK(zcq_log_close(log));
+    /* A batch over max.message.bytes. */
+    log = open_log(&c, NULL);
+    ZT_EQ(zcq_log_append(log, b, len, 0, 1, 0, &r), ZCQ_LOG_ETOOLARGE);
+    ZT_OK(zcq_log_close(log));
+    free(b);
+}
+
+static int count_files(const char *ext)
+{
+    DIR *d = opendir(dirpath);
+    struct dirent *e;
+    int n = 0;
+
+    ZT_ASSERT(d);
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name), m = strlen(ext);
+
+        if (l > m && strcmp(e->d_name + l - m, ext) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void roll_and_reopen(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct zcq_log_open_info info;
+    struct appended a[300];
+    int segs;
+
+    setup();
+    cfg_for(&c);
+    c.segment_bytes = 16 * 1024;
+    log = open_log(&c, NULL);
+    fill(log, a, 300, 5000);
+    segs = zcq_log_segment_count(log);
+    ZT_ASSERT(segs > 5);
+    ZT_EQ(count_files(".log"), segs);
+    check_reads(log, a, 0, 300);
+    ZT_OK(zcq_log_close(log));
+
+    /* Clean reopen: no scan, same offsets, same data. */
+    log = open_log(&c, &info);
+    ZT_ASSERT(info.clean);
+    ZT_EQ(info.scanned_bytes, 0);
+    ZT_EQ(info.segments, segs);
+    ZT_EQ(zcq_log_end_offset(log), a[299].last + 1);
+    check_reads(log, a, 0, 300);
+    /* Appends go on after a reopen, from the old end. */
+    {
+        int64_t leo = zcq_log_end_offset(log);
+
+        free_all(a, 300);
+        fill(log, a, 10, 9000);
+        ZT_EQ(a[0].base, leo);
+    }
+    zcq_log_abandon(log); /* a crash */
+
+    log = open_log(&c, &info);
+    ZT_ASSERT(!info.clean);
+    ZT_EQ(info.truncated_bytes, 0);
+    ZT_EQ(zcq_log_end_offset(log), a[9].last + 1);
+    check_reads(log, a, 0, 10);
+    ZT_OK(zcq_log_close(log));
+    free_all(a, 10);
+}
+
+static void roll_by_age(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct zcq_append_result r;
+    size_t len;
+    uint8_t *b;
+
+    setup();
+    cfg_for(&c);
+    c.segment_ms = 1000;
+    log = open_log(&c, NULL);
+    for (int i = 0; i < 5; i++) {
+        b = bg_build(1, 10, 0, 0, &len);
+        ZT_OK(zcq_log_append(log, b, len, 0, 10000 + i * 600, 0, &r));
+        free(b);
+    }
+    /* Appends at 0, 600 | 1200, 1800 | 2400: three segments. */
+    ZT_EQ(zcq_log_segment_count(log), 3);
+    ZT_OK(zcq_log_close(log));
+}
+
+static void retention(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct appended a[300];
+    struct zcq_log_slice s;
+    int before, deleted;
+
+    setup();
+    cfg_for(&c);
+    c.segment_bytes = 16 * 1024;
+    c.retention_bytes = 64 * 1024;
+    c.retention_ms = -1;
+    log = open_log(&c, NULL);
+    fill(log, a, 300, 5000);
+    before = zcq_log_segment_count(log);
+
+    /* A reader holds the oldest segment across its deletion. */
+    ZT_OK(zcq_log_read(log, 0, 1, &s));
+    deleted = zcq_log_retain(log, 0);
+    ZT_ASSERT(deleted > 0);
+    ZT_EQ(zcq_log_segment_count(log), before - deleted);
+    ZT_ASSERT(zcq_log_start_offset(log) > 0);
+    ZT_EQ(count_files(".log"), before - deleted);
+    {
+        uint8_t *got = gather(&s); /* still readable */
+
+        ZT_ASSERT(memcmp(got, a[0].bytes, a[0].len) == 0);
+        free(got);
+    }
+    ZT_ASSERT(count_files(".deleted") > 0);
+    zcq_log_slice_release(log, &s);
+    ZT_EQ(count_files(".deleted"), 0); /* unlinked with the last reference */
+
+    ZT_EQ(zcq_log_read(log, 0, 1, &s), ZCQ_LOG_EOUTOFRANGE);
+    {
+        int first = 0;
+
+        while (a[first].last < zcq_log_start_offset(log))
+            first++;
+        check_reads(log, a, first, 300);
+    }
+    ZT_OK(zcq_log_close(log));
+
+    /* By time: segments whose newest timestamp is older than retention.ms. */
+    c.retention_bytes = -1;
+    c.retention_ms = 1000;
+    log = open_log(&c, NULL);
+    ZT_EQ(zcq_log_retain(log, 0), 0); /* nothing is older than -1000 */
+    deleted = zcq_log_retain(log, 5000 + 300 * 10 + 100000);
+    ZT_ASSERT(deleted > 0);
+    ZT_EQ(zcq_log_segment_count(log), 1); /* never the active segment */
+    ZT_OK(zcq_log_close(log));
+    free_all(a, 300);
+}
+
+static void timestamps(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct appended a[300];
+
+    setup();
+    cfg_for(&c);
+    c.segment_bytes = 16 * 1024;
+    log = open_log(&c, NULL);
+    fill(log, a, 300, 100000); /* batch i: timestamps 100000 + 10 i .. + i % 7 */
+    for (int i = 0; i < 300; i++) {
+        ZT_EQ(zcq_log_offset_for_time(log, a[i].max_ts), a[i].base);
+        ZT_EQ(zcq_log_offset_for_time(log, a[i].max_ts + 1),
+              i + 1 < 300 ? a[i + 1].base : zcq_log_end_offset(log));
+    }
+    ZT_EQ(zcq_log_offset_for_time(log, 0), 0);
+    ZT_EQ(zcq_log_offset_for_time(log, 1LL << 50), zcq_log_end_offset(log));
+    ZT_OK(zcq_log_close(log));
+    free_all(a, 300);
+}
+
+static void truncate_to(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct appended a[100];
+    struct zcq_log_slice s;
+
+    setup();
+    cfg_for(&c);
+    c.segment_bytes = 16 * 1024;
+    log = open_log(&c, NULL);
+    fill(log, a, 100, 0);
+    ZT_EQ(zcq_log_truncate_to(log, a[50].base + 1), -EINVAL); /* inside a batch (if > 1) */
+    ZT_OK(zcq_log_truncate_to(log, a[50].base));
+    ZT_EQ(zcq_log_end_offset(log), a[50].base);
+    ZT_EQ(zcq_log_high_watermark(log), a[50].base);
+    ZT_EQ(zcq_log_read(log, a[60].base, 1, &s), ZCQ_LOG_EOUTOFRANGE);
+    check_reads(log, a, 0, 50);
+    free_all(a + 50, 50);
+    fill(log, a + 50, 50, 0); /* offsets reused from there */
+    ZT_EQ(a[50].base, a[49].last + 1);
+    check_reads(log, a, 0, 100);
+    ZT_OK(zcq_log_close(log));
+    log = open_log(&c, NULL);
+    check_reads(log, a, 0, 100);
+    ZT_OK(zcq_log_close(log));
+    free_all(a, 100);
+}
+
+static void sync_policy(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct zcq_append_result r;
+    size_t len;
+    uint8_t *b = bg_build(2, 50, 0, 0, &len);
+
+    setup();
+    cfg_for(&c);
+    c.flush_messages = 1;
+    log = open_log(&c, NULL);
+    ZT_OK(zcq_log_append(log, b, len, 0, 0, 0, &r));
+    ZT_ASSERT(r.synced);
+    ZT_EQ(zcq_log_durable_offset(log), 2);
+    ZT_EQ(zcq_log_high_watermark(log), 2);
+    /* NOSYNC: written, not yet visible under a sync policy, until a flush. */
+    ZT_OK(zcq_log_append(log, b, len, 0, 0, ZCQ_APPEND_NOSYNC, &r));
+    ZT_ASSERT(!r.synced);
+    ZT_EQ(zcq_log_end_offset(log), 4);
+    ZT_EQ(zcq_log_high_watermark(log), 2);
+    ZT_OK(zcq_log_flush(log));
+    ZT_EQ(zcq_log_high_watermark(log), 4);
+    ZT_EQ(zcq_log_durable_offset(log), 4);
+    ZT_OK(zcq_log_close(log));
+
+    /* Lazy policy: visible at once, durable after flush.messages records. */
+    c.flush_messages = 5;
+    log = open_log(&c, NULL);
+    ZT_OK(zcq_log_append(log, b, len, 0, 0, 0, &r));
+    ZT_EQ(zcq_log_high_watermark(log), 6);
+    ZT_EQ(zcq_log_durable_offset(log), 4);
+    ZT_OK(zcq_log_append(log, b, len, 0, 0, 0, &r));
+    ZT_OK(zcq_log_append(log, b, len, 0, 0, 0, &r)); /* 6 records since the sync */
+    ZT_EQ(zcq_log_durable_offset(log), 10);
+    ZT_OK(zcq_log_close(log));
+    free(b);
+}
+
+static void config_names(void)
+{
+    struct zcq_log_config c;
+    char why[128];
+
+    zcq_log_config_default(&c);
+    ZT_OK(zcq_log_config_set(&c, "log.segment.bytes", "1048576", why, sizeof(why)));
+    ZT_EQ(c.segment_bytes, 1048576);
+    ZT_OK(zcq_log_config_set(&c, "segment.bytes", "2097152", why, sizeof(why)));
+    ZT_EQ(c.segment_bytes, 2097152);
+    ZT_OK(zcq_log_config_set(&c, "flush.messages", "1", why, sizeof(why)));
+    ZT_ASSERT(zcq_log_config_sync_each(&c));
+    ZT_OK(zcq_log_config_set(&c, "zcq.io.mode", "direct", why, sizeof(why)));
+    ZT_EQ(c.io_mode, ZCQ_IO_DIRECT);
+    ZT_EQ(zcq_log_config_set(&c, "zcq.io.mode", "magic", why, sizeof(why)), -EINVAL);
+    ZT_EQ(zcq_log_config_set(&c, "retention.ms", "-2", why, sizeof(why)), -EINVAL);
+    ZT_EQ(zcq_log_config_set(&c, "no.such.key", "1", why, sizeof(why)), -EINVAL);
+    ZT_ASSERT(strstr(why, "no.such.key"));
+    ZT_OK(zcq_log_config_check(&c, why, sizeof(why)));
+    c.segment_bytes = 1LL << 33;
+    ZT_EQ(zcq_log_config_check(&c, why, sizeof(why)), -EINVAL);
+}
+
+#define BOTH(name, fn, t)                                                                       \
+    static void fn##_pc(void)                                                                  \
+    {                                                                                          \
+        mode_direct = 0;                                                                       \
+        fn();                                                                                  \
+    }                                                                                          \
+    static void fn##_dio(void)                                                                 \
+    {                                                                                          \
+        mode_direct = 1;                                                                       \
+        fn();                                                                                  \
+    }
+BOTH(append_read, append_read, 60)
+BOTH(rejects_bad_batches, rejects_bad_batches, 30)
+BOTH(roll_and_reopen, roll_and_reopen, 60)
+BOTH(roll_by_age, roll_by_age, 30)
+BOTH(retention, retention, 60)
+BOTH(timestamps, timestamps, 60)
+BOTH(truncate_to, truncate_to, 60)
+BOTH(sync_policy, sync_policy, 30)
+
+static const struct zcq_test tests[] = {
+    {"pagecache/append_read", append_read_pc, 60},
+    {"direct/append_read", append_read_dio, 60},
+    {"pagecache/rejects_bad_batches", rejects_bad_batches_pc, 30},
+    {"direct/rejects_bad_batches", rejects_bad_batches_dio, 30},
+    {"pagecache/roll_and_reopen", roll_and_reopen_pc, 60},
+    {"direct/roll_and_reopen", roll_and_reopen_dio, 60},
+    {"pagecache/roll_by_age", roll_by_age_pc, 30},
+    {"direct/roll_by_age", roll_by_age_dio, 30},
+    {"pagecache/retention", retention_pc, 60},
+    {"direct/retention", retention_dio, 60},
+    {"pagecache/timestamps", timestamps_pc, 60},
+    {"direct/timestamps", timestamps_dio, 60},
+    {"pagecache/truncate_to", truncate_to_pc, 60},
+    {"direct/truncate_to", truncate_to_dio, 60},
+    {"pagecache/sync_policy", sync_policy_pc, 30},
+    {"direct/sync_policy", sync_policy_dio, 30},
+    {"config_names", config_names, 10},
+};
+
+ZT_MAIN(tests)
