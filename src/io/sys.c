@@ -18,6 +18,10 @@ static const struct zcq_sys zcq_sys_real = {
     .send = send,
     .sendfile = sendfile,
     .splice = real_splice,
+    .pwrite = pwrite,
+    .fdatasync = fdatasync,
+    .fsync = fsync,
+    .ftruncate = ftruncate,
 };
 
 struct zcq_sys zcq_sys = {
@@ -26,6 +30,10 @@ struct zcq_sys zcq_sys = {
     .send = send,
     .sendfile = sendfile,
     .splice = real_splice,
+    .pwrite = pwrite,
+    .fdatasync = fdatasync,
+    .fsync = fsync,
+    .ftruncate = ftruncate,
 };
 
 void zcq_sys_restore(void)

@@ -17,6 +17,11 @@ struct zcq_sys {
     ssize_t (*sendfile)(int out_fd, int in_fd, off_t *off, size_t n);
     ssize_t (*splice)(int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t n,
                       unsigned int flags);
+    /* storage (src/store) */
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    int (*fdatasync)(int fd);
+    int (*fsync)(int fd);
+    int (*ftruncate)(int fd, off_t len);
 };
 
 extern struct zcq_sys zcq_sys;

@@ -1,4 +1,5 @@
 /* Atomically replaced checkpoint files; see checkpoint.h. */
+#include "io/sys.h"
 #include "store/checkpoint.h"
 #include "store/crc32c.h"
 
@@ -12,7 +13,7 @@
 
 int zcq_fsync_dir(int dirfd)
 {
-    return fsync(dirfd) < 0 ? -errno : 0;
+    return zcq_sys.fsync(dirfd) < 0 ? -errno : 0;
 }
 
 int zcq_checkpoint_write(int dirfd, const char *name, const int64_t *v, unsigned n)
@@ -43,7 +44,7 @@ int zcq_checkpoint_write(int dirfd, const char *name, const int64_t *v, unsigned
         }
         done += (size_t)w;
     }
-    if (!rc && fsync(fd) < 0)
+    if (!rc && zcq_sys.fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && !rc)
         rc = -errno;

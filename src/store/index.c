@@ -1,4 +1,5 @@
 /* Sparse mmap'd segment indexes; see index.h. */
+#include "io/sys.h"
 #include "store/index.h"
 
 #include <errno.h>
@@ -35,7 +36,7 @@ int zcq_index_open(struct zcq_index *ix, const char *path, uint32_t entry, size_
              * SIGBUS. */
             rc = posix_fallocate(ix->fd, 0, (off_t)want);
             if (rc == EOPNOTSUPP || rc == EINVAL)
-                rc = ftruncate(ix->fd, (off_t)want) < 0 ? errno : 0;
+                rc = zcq_sys.ftruncate(ix->fd, (off_t)want) < 0 ? errno : 0;
             if (rc) {
                 errno = rc;
                 goto fail_errno;
@@ -87,7 +88,7 @@ int zcq_index_close(struct zcq_index *ix, bool trim)
     ix->map = NULL;
     if (ix->fd >= 0) {
         if (trim) {
-            if (ftruncate(ix->fd, (off_t)ix->entries * ix->entry) < 0 || fdatasync(ix->fd) < 0)
+            if (zcq_sys.ftruncate(ix->fd, (off_t)ix->entries * ix->entry) < 0 || zcq_sys.fdatasync(ix->fd) < 0)
                 rc = -errno;
         }
         close(ix->fd);

@@ -11,6 +11,7 @@
  *      active segment can hold data that is not durable.
  *   5. err != 0 means no append is accepted and no durable offset advances.
  */
+#include "io/sys.h"
 #include "store/log_int.h"
 #include "store/batch.h"
 #include "store/checkpoint.h"
@@ -257,7 +258,7 @@ static int dio_append(struct zcq_log *log, struct zcq_segment *s, const void *p,
      * all-zero header as the end of the log. */
     memset(log->tail + used + len, 0, wlen - used - len);
     while (done < wlen) {
-        ssize_t w = pwrite(s->fd, log->tail + done, wlen - done, log->tail_off + (off_t)done);
+        ssize_t w = zcq_sys.pwrite(s->fd, log->tail + done, wlen - done, log->tail_off + (off_t)done);
 
         if (w < 0 && errno == EINTR)
             continue;
@@ -285,7 +286,7 @@ static int roll_locked(struct zcq_log *log, int64_t now_ms)
         return 0; /* nothing to roll away from */
     /* Direct mode wrote whole blocks: cut the zero slack so the file ends at its last batch,
      * as every rolled segment must. */
-    if ((log->cache && ftruncate(old->fd, old->size) < 0) || fdatasync(old->fd) < 0) {
+    if ((log->cache && zcq_sys.ftruncate(old->fd, old->size) < 0) || zcq_sys.fdatasync(old->fd) < 0) {
         log->err = -EIO;
         return log->err;
     }
@@ -381,7 +382,7 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
 
         rc = 0;
         while (done < len) {
-            ssize_t w = pwrite(s->fd, (char *)batch + done, len - done, pos + (off_t)done);
+            ssize_t w = zcq_sys.pwrite(s->fd, (char *)batch + done, len - done, pos + (off_t)done);
 
             if (w < 0 && errno == EINTR)
                 continue;
@@ -395,7 +396,7 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
     if (rc < 0) {
         /* Cut the partial batch back so the log stays whole. If that fails the file holds
          * garbage we cannot remove: stop accepting appends (recovery will cut it). */
-        if (ftruncate(s->fd, pos) < 0)
+        if (zcq_sys.ftruncate(s->fd, pos) < 0)
             log->err = -EIO;
         else if (rc != -ENOSPC && rc != -EDQUOT)
             log->err = -EIO;
@@ -465,7 +466,7 @@ int zcq_log_flush(struct zcq_log *log)
     log->oldest_unflushed_ms = -1;
     pthread_mutex_unlock(&log->mu);
 
-    rc = fdatasync(s->fd) < 0 ? -errno : 0;
+    rc = zcq_sys.fdatasync(s->fd) < 0 ? -errno : 0;
 
     pthread_mutex_lock(&log->mu);
     log->syncing = false;
@@ -835,7 +836,7 @@ int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
             log->hwm_seg = s;
         zcq__seg_unref(log, t);
     }
-    if (ftruncate(s->fd, pos) < 0 || fdatasync(s->fd) < 0) {
+    if (zcq_sys.ftruncate(s->fd, pos) < 0 || zcq_sys.fdatasync(s->fd) < 0) {
         log->err = -EIO;
         rc = log->err;
         goto out;
@@ -905,9 +906,9 @@ int zcq_log_close(struct zcq_log *log)
     s = zcq__active(log);
     if (!rc && log->err)
         rc = log->err;
-    if (!rc && log->cache && ftruncate(s->fd, s->size) < 0)
+    if (!rc && log->cache && zcq_sys.ftruncate(s->fd, s->size) < 0)
         rc = -errno; /* direct mode wrote whole blocks: cut the zero slack */
-    if (!rc && log->cache && fdatasync(s->fd) < 0)
+    if (!rc && log->cache && zcq_sys.fdatasync(s->fd) < 0)
         rc = -errno;
     if (!rc) {
         /* Trim the indexes (their size then gives their entry count), checkpoint, mark. */
@@ -925,7 +926,7 @@ int zcq_log_close(struct zcq_log *log)
     if (!rc) {
         int fd = openat(log->dirfd, ZCQ_CLEAN_FILE, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 
-        if (fd < 0 || fsync(fd) < 0)
+        if (fd < 0 || zcq_sys.fsync(fd) < 0)
             rc = -errno;
         if (fd >= 0)
             close(fd);

@@ -16,6 +16,7 @@
  *   5. Sync the active segment (so everything kept is durable), write a fresh checkpoint,
  *      remove the clean marker and sync the directory before accepting appends.
  */
+#include "io/sys.h"
 #include "store/batch.h"
 #include "store/checkpoint.h"
 #include "store/log_int.h"
@@ -379,7 +380,7 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
             if (!(log->cache && sb.st_size % ZCQ_DIO_ALIGN == 0 &&
                   sb.st_size - cut < ZCQ_DIO_ALIGN && i == nbases - 1))
                 info->truncated_bytes += sb.st_size - cut;
-            if (ftruncate(s->fd, cut) < 0 || fdatasync(s->fd) < 0) {
+            if (zcq_sys.ftruncate(s->fd, cut) < 0 || zcq_sys.fdatasync(s->fd) < 0) {
                 rc = -errno;
                 goto fail;
             }
@@ -418,7 +419,7 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         log->hwm_pos = a->size;
         for (int i = 0; i + 1 < log->nseg; i++)
             log->segs[i]->synced_all = true;
-        if (!clean && fdatasync(a->fd) < 0) {
+        if (!clean && zcq_sys.fdatasync(a->fd) < 0) {
             rc = -errno;
             goto fail;
         }
