@@ -763,8 +763,11 @@ static int delete_oldest(struct zcq_log *log)
     memmove(log->segs, log->segs + 1, sizeof(*log->segs) * (size_t)(log->nseg - 1));
     log->nseg--;
     log->start = log->segs[0]->base;
-    if (log->hwm_seg == s)
+    if (log->hwm_seg == s) {
+        /* The hwm was this segment's end, which is the next one's start. */
         log->hwm_seg = log->segs[0];
+        log->hwm_pos = 0;
+    }
     v[0] = log->recovery_point;
     v[1] = log->start;
     (void)zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2);
