@@ -6,11 +6,15 @@ set -u
 bindir=${1:?usage: tests/run.sh BUILD_DIR/tests}
 here=$(cd "$(dirname "$0")" && pwd)
 pass=0 fail=0 skip=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 for t in "$bindir"/*_test; do
     [ -x "$t" ] || continue
     echo "== $(basename "$t")"
-    out=$("$t" 2>&1 | tee /dev/stderr | tail -n 1)
+    # Stream to stdout and keep a copy: the summary is the last line.
+    "$t" 2>&1 | tee "$log"
+    out=$(tail -n 1 "$log")
     # "# name: P passed, F failed, S skipped"
     if [[ $out =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped ]]; then
         pass=$((pass + BASH_REMATCH[1]))
