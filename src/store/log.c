@@ -235,30 +235,75 @@ int zcq__dio_load_tail(struct zcq_log *log)
     return 0;
 }
 
-/* Append len bytes at the active segment's end through the aligned tail buffer: copy, then
- * write every block from tail_off to the new end (the partial last block is rewritten as it
- * fills). Returns 0 or -errno; on failure the segment's logical size is unchanged. */
+/* The aligned buffer a direct-mode append is composed in: one per thread (appends hold their
+ * log's mutex, so a thread composes one write at a time), sized to the largest write so far,
+ * so memory grows with threads, not with partitions. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+struct scratch {
+    unsigned char *p;
+    size_t cap;
+};
+
+static void scratch_free(void *v)
+{
+    struct scratch *sc = v;
+
+    free(sc->p);
+    free(sc);
+}
+
+static void scratch_init(void)
+{
+    (void)pthread_key_create(&scratch_key, scratch_free);
+}
+
+static unsigned char *dio_scratch(size_t need)
+{
+    struct scratch *sc;
+
+    pthread_once(&scratch_once, scratch_init);
+    sc = pthread_getspecific(scratch_key);
+    if (!sc) {
+        sc = calloc(1, sizeof(*sc));
+        if (!sc || pthread_setspecific(scratch_key, sc) != 0) {
+            free(sc);
+            return NULL;
+        }
+    }
+    if (sc->cap < need) {
+        void *p;
+
+        if (posix_memalign(&p, ZCQ_DIO_ALIGN, need) != 0)
+            return NULL;
+        free(sc->p);
+        sc->p = p;
+        sc->cap = need;
+    }
+    return sc->p;
+}
+
+/* Append len bytes at the active segment's end with O_DIRECT: compose the partial last block
+ * (log->tail) and the new bytes in the thread's aligned scratch buffer, zero the slack, and
+ * write every block from tail_off on (the partial block is rewritten as it fills). The slack
+ * ends in zeros so recovery reads an all-zero header as the end of the log. Returns 0 or
+ * -errno; on failure the segment's logical size and the tail are unchanged. */
 static int dio_append(struct zcq_log *log, struct zcq_segment *s, const void *p, size_t len)
 {
-    size_t used = (size_t)(s->size - log->tail_off), wlen;
+    size_t used = (size_t)(s->size - log->tail_off);
+    size_t wlen = (used + len + ZCQ_DIO_ALIGN - 1) & ~(size_t)(ZCQ_DIO_ALIGN - 1);
+    int64_t end = s->size + (int64_t)len, new_off = end & ~(int64_t)(ZCQ_DIO_ALIGN - 1);
+    unsigned char *buf = dio_scratch(wlen);
     size_t done = 0;
 
-    if (used + len > log->tail_cap) {
-        /* Keep only the partial block; everything before it is on disk. */
-        int64_t keep_from = s->size & ~(int64_t)(ZCQ_DIO_ALIGN - 1);
-
-        memmove(log->tail, log->tail + (keep_from - log->tail_off),
-                (size_t)(s->size - keep_from));
-        log->tail_off = keep_from;
-        used = (size_t)(s->size - keep_from);
-    }
-    memcpy(log->tail + used, p, len);
-    wlen = (used + len + ZCQ_DIO_ALIGN - 1) & ~(size_t)(ZCQ_DIO_ALIGN - 1);
-    /* Zero the slack after the data so the block on disk ends in zeros: recovery reads an
-     * all-zero header as the end of the log. */
-    memset(log->tail + used + len, 0, wlen - used - len);
+    if (!buf)
+        return -ENOMEM;
+    memcpy(buf, log->tail, used);
+    memcpy(buf + used, p, len);
+    memset(buf + used + len, 0, wlen - used - len);
     while (done < wlen) {
-        ssize_t w = zcq_sys.pwrite(s->fd, log->tail + done, wlen - done, log->tail_off + (off_t)done);
+        ssize_t w = zcq_sys.pwrite(s->fd, buf + done, wlen - done, log->tail_off + (off_t)done);
 
         if (w < 0 && errno == EINTR)
             continue;
@@ -268,6 +313,8 @@ static int dio_append(struct zcq_log *log, struct zcq_segment *s, const void *p,
             return -EIO;
         done += (size_t)w;
     }
+    memcpy(log->tail, buf + (new_off - log->tail_off), (size_t)(end - new_off));
+    log->tail_off = new_off;
     zcq_bcache_write(log->cache, s->file_id, (uint64_t)s->size, p, len, 1);
     return 0;
 }
@@ -881,7 +928,7 @@ void zcq__log_free(struct zcq_log *log)
         zcq__seg_unref(log, log->segs[i]);
     free(log->segs);
     if (log->cache)
-        zcq_bcache_free(log->cache);
+        zcq__dio_cache_release();
     free(log->tail);
     if (log->dirfd >= 0)
         close(log->dirfd);

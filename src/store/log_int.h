@@ -54,8 +54,7 @@ struct zcq_log {
 
     /* Direct I/O mode. */
     struct zcq_bcache *cache;
-    unsigned char *tail;   /* the active segment's bytes from tail_off to its end */
-    size_t tail_cap;
+    unsigned char *tail;   /* one block: the active segment's bytes from tail_off to its end */
     int64_t tail_off;      /* file position of tail[0], block aligned */
     uint64_t id;           /* makes cache file ids unique across logs */
 };
@@ -89,6 +88,11 @@ void zcq__seg_index_batch(struct zcq_log *log, struct zcq_segment *s, int64_t po
 
 /* Direct mode: (re)load the tail buffer for the active segment. */
 int zcq__dio_load_tail(struct zcq_log *log);
+
+/* Direct mode: the block cache all logs share, created by the first direct-mode log with its
+ * zcq.direct.cache.bytes, freed when the last one closes. */
+int zcq__dio_cache_acquire(size_t capacity, struct zcq_bcache **out);
+void zcq__dio_cache_release(void);
 
 void zcq__log_free(struct zcq_log *log);
 

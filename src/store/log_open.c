@@ -36,6 +36,36 @@
 
 static atomic_uint_fast64_t next_log_id = 1;
 
+/* The shared Direct I/O cache (see log_int.h). */
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct zcq_bcache *shared_cache;
+static unsigned cache_users;
+
+int zcq__dio_cache_acquire(size_t capacity, struct zcq_bcache **out)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&cache_mu);
+    if (!shared_cache)
+        rc = zcq_bcache_new(&shared_cache, capacity, BLOCK_SIZE);
+    if (rc == 0) {
+        cache_users++;
+        *out = shared_cache;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    return rc;
+}
+
+void zcq__dio_cache_release(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    if (cache_users && --cache_users == 0) {
+        zcq_bcache_free(shared_cache);
+        shared_cache = NULL;
+    }
+    pthread_mutex_unlock(&cache_mu);
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -270,14 +300,12 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         goto fail;
     }
     if (cfg->io_mode == ZCQ_IO_DIRECT) {
-        log->tail_cap = ((size_t)cfg->max_message_bytes + 2 * ZCQ_DIO_ALIGN + ZCQ_DIO_ALIGN - 1) &
-                        ~(size_t)(ZCQ_DIO_ALIGN - 1);
-        if (posix_memalign((void **)&log->tail, ZCQ_DIO_ALIGN, log->tail_cap) != 0) {
+        if (posix_memalign((void **)&log->tail, ZCQ_DIO_ALIGN, ZCQ_DIO_ALIGN) != 0) {
             log->tail = NULL;
             rc = -ENOMEM;
             goto fail;
         }
-        rc = zcq_bcache_new(&log->cache, (size_t)cfg->direct_cache_bytes, BLOCK_SIZE);
+        rc = zcq__dio_cache_acquire((size_t)cfg->direct_cache_bytes, &log->cache);
         if (rc < 0)
             goto fail;
     }
