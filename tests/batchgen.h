@@ -43,10 +43,10 @@ static inline uint8_t *bg_build(int records, size_t vlen, int64_t ts, uint32_t s
     for (int i = 0; i < records; i++) {
         size_t m = 0;
 
-        body[m++] = 0;                     /* attributes */
-        m += bg_varint(body + m, i);       /* timestampDelta */
-        m += bg_varint(body + m, i);       /* offsetDelta */
-        m += bg_varint(body + m, -1);      /* null key */
+        body[m++] = 0;                /* attributes */
+        m += bg_varint(body + m, i);  /* timestampDelta */
+        m += bg_varint(body + m, i);  /* offsetDelta */
+        m += bg_varint(body + m, -1); /* null key */
         m += bg_varint(body + m, (int64_t)vlen);
         for (size_t k = 0; k < vlen; k++) {
             seed = seed * 1103515245u + 12345u;
@@ -58,18 +58,18 @@ static inline uint8_t *bg_build(int records, size_t vlen, int64_t ts, uint32_t s
         n += m;
     }
     free(body);
-    bg_be(b + 0, 0, 8);                          /* baseOffset: the broker assigns it */
-    bg_be(b + 8, (uint64_t)(n - 12), 4);         /* batchLength */
-    bg_be(b + 12, (uint64_t)-1, 4);              /* partitionLeaderEpoch */
-    b[16] = 2;                                   /* magic */
-    bg_be(b + 21, 0, 2);                         /* attributes */
-    bg_be(b + 23, (uint64_t)(records - 1), 4);   /* lastOffsetDelta */
-    bg_be(b + 27, (uint64_t)ts, 8);              /* baseTimestamp */
+    bg_be(b + 0, 0, 8);                             /* baseOffset: the broker assigns it */
+    bg_be(b + 8, (uint64_t)(n - 12), 4);            /* batchLength */
+    bg_be(b + 12, (uint64_t)-1, 4);                 /* partitionLeaderEpoch */
+    b[16] = 2;                                      /* magic */
+    bg_be(b + 21, 0, 2);                            /* attributes */
+    bg_be(b + 23, (uint64_t)(records - 1), 4);      /* lastOffsetDelta */
+    bg_be(b + 27, (uint64_t)ts, 8);                 /* baseTimestamp */
     bg_be(b + 35, (uint64_t)(ts + records - 1), 8); /* maxTimestamp */
-    bg_be(b + 43, (uint64_t)-1, 8);              /* producerId */
-    bg_be(b + 51, (uint64_t)-1, 2);              /* producerEpoch */
-    bg_be(b + 53, (uint64_t)-1, 4);              /* baseSequence */
-    bg_be(b + 57, (uint64_t)records, 4);         /* recordCount */
+    bg_be(b + 43, (uint64_t)-1, 8);                 /* producerId */
+    bg_be(b + 51, (uint64_t)-1, 2);                 /* producerEpoch */
+    bg_be(b + 53, (uint64_t)-1, 4);                 /* baseSequence */
+    bg_be(b + 57, (uint64_t)records, 4);            /* recordCount */
     bg_be(b + 17, zcq_crc32c(0, b + 21, n - 21), 4);
     *len = n;
     return b;

@@ -25,35 +25,35 @@ struct zcq_test {
 
 int zcq_test_main(int argc, char **argv, const struct zcq_test *tests, size_t n);
 
-#define ZT_MAIN(table)                                                                          \
-    int main(int argc, char **argv)                                                            \
-    {                                                                                          \
-        return zcq_test_main(argc, argv, table, sizeof(table) / sizeof(table[0]));             \
+#define ZT_MAIN(table)                                                                             \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return zcq_test_main(argc, argv, table, sizeof(table) / sizeof(table[0]));                 \
     }
 
 __attribute__((noreturn, format(printf, 3, 4))) void zt_fail(const char *file, int line,
-                                                              const char *fmt, ...);
+                                                             const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2))) void zt_skip(const char *fmt, ...);
 
-#define ZT_ASSERT(c)                                                                            \
-    do {                                                                                       \
-        if (!(c))                                                                              \
-            zt_fail(__FILE__, __LINE__, "assertion failed: %s", #c);                           \
+#define ZT_ASSERT(c)                                                                               \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            zt_fail(__FILE__, __LINE__, "assertion failed: %s", #c);                               \
     } while (0)
 
-#define ZT_EQ(a, b)                                                                             \
-    do {                                                                                       \
-        long long za_ = (long long)(a), zb_ = (long long)(b);                                  \
-        if (za_ != zb_)                                                                        \
-            zt_fail(__FILE__, __LINE__, "%s == %lld, expected %s == %lld", #a, za_, #b, zb_);  \
+#define ZT_EQ(a, b)                                                                                \
+    do {                                                                                           \
+        long long za_ = (long long)(a), zb_ = (long long)(b);                                      \
+        if (za_ != zb_)                                                                            \
+            zt_fail(__FILE__, __LINE__, "%s == %lld, expected %s == %lld", #a, za_, #b, zb_);      \
     } while (0)
 
 /* Assert a call returned >= 0; print its value and errno text otherwise. */
-#define ZT_OK(expr)                                                                             \
-    do {                                                                                       \
-        long long zr_ = (long long)(expr);                                                     \
-        if (zr_ < 0)                                                                           \
-            zt_fail(__FILE__, __LINE__, "%s returned %lld", #expr, zr_);                       \
+#define ZT_OK(expr)                                                                                \
+    do {                                                                                           \
+        long long zr_ = (long long)(expr);                                                         \
+        if (zr_ < 0)                                                                               \
+            zt_fail(__FILE__, __LINE__, "%s returned %lld", #expr, zr_);                           \
     } while (0)
 
 /* A scratch directory on a real (non-tmpfs) filesystem, created once per test process and

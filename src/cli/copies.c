@@ -235,8 +235,21 @@ static int check_tcp_cc(const char *name)
 
 int zcq_cmd_copies(int argc, char **argv)
 {
-    enum { OPT_FILE = 256, OPT_SIZE, OPT_METHOD, OPT_TO, OPT_CACHE, OPT_CHUNK, OPT_RUNS,
-           OPT_JSON, OPT_PLOT, OPT_DIR, OPT_QUIET, OPT_HELP, OPT_CC };
+    enum {
+        OPT_FILE = 256,
+        OPT_SIZE,
+        OPT_METHOD,
+        OPT_TO,
+        OPT_CACHE,
+        OPT_CHUNK,
+        OPT_RUNS,
+        OPT_JSON,
+        OPT_PLOT,
+        OPT_DIR,
+        OPT_QUIET,
+        OPT_HELP,
+        OPT_CC
+    };
     static const struct option longopts[] = {
         {"file", required_argument, NULL, OPT_FILE},
         {"size", required_argument, NULL, OPT_SIZE},
@@ -380,8 +393,7 @@ int zcq_cmd_copies(int argc, char **argv)
     } else {
         src = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (src < 0) {
-            fprintf(stderr, "zcq copies: cannot create a file in '%s': %s\n", dir,
-                    strerror(errno));
+            fprintf(stderr, "zcq copies: cannot create a file in '%s': %s\n", dir, strerror(errno));
             return 1;
         }
         if (!quiet && isatty(STDERR_FILENO))

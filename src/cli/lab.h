@@ -46,8 +46,8 @@ struct zcq_lab_recv {
 /* The receiver's result. */
 struct zcq_lab_got {
     uint64_t bytes;
-    uint64_t hash; /* XXH3-64 of the bytes, in order */
-    bool hashed;   /* false for /dev/null, which keeps nothing to check */
+    uint64_t hash;   /* XXH3-64 of the bytes, in order */
+    bool hashed;     /* false for /dev/null, which keeps nothing to check */
     uint64_t end_ns; /* CLOCK_MONOTONIC when the receiver saw the end */
     struct zcq_lab_usage use;
 };
@@ -60,8 +60,7 @@ int zcq_lab_recv_start(struct zcq_lab_recv *r, enum zcq_lab_dest d, const char *
 
 /* Close the sender's end and collect the receiver's result (waits for it). For a file
  * destination this reads the file back to checksum it. Always releases r's resources. */
-int zcq_lab_recv_finish(struct zcq_lab_recv *r, struct zcq_lab_got *got, char *why,
-                        size_t why_len);
+int zcq_lab_recv_finish(struct zcq_lab_recv *r, struct zcq_lab_got *got, char *why, size_t why_len);
 
 /* Kill and reap a receiver after a failed run. */
 void zcq_lab_recv_abort(struct zcq_lab_recv *r);
@@ -79,14 +78,14 @@ const struct zcq_lab_theory *zcq_lab_theory(enum zcq_xfer_method m);
 
 /* Lab options shared by every measurement. */
 struct zcq_lab_opts {
-    const char *file;  /* source */
-    uint64_t src_hash; /* XXH3-64 of the whole source, to verify each run against */
-    const char *dir;   /* for file destinations */
+    const char *file;   /* source */
+    uint64_t src_hash;  /* XXH3-64 of the whole source, to verify each run against */
+    const char *dir;    /* for file destinations */
     const char *tcp_cc; /* TCP congestion control for the sender's socket, NULL: default */
     enum zcq_lab_dest dest;
     size_t chunk;
     unsigned runs;
-    bool progress;     /* draw a progress line on stderr */
+    bool progress; /* draw a progress line on stderr */
 };
 
 #define ZCQ_LAB_MAX_RUNS 100
@@ -95,16 +94,16 @@ struct zcq_lab_opts {
 struct zcq_lab_result {
     enum zcq_xfer_method method;
     enum zcq_lab_cache cache;
-    uint64_t size;     /* bytes per run */
-    unsigned runs;     /* completed */
+    uint64_t size; /* bytes per run */
+    unsigned runs; /* completed */
     double gbps[ZCQ_LAB_MAX_RUNS];
     double gbps_median, gbps_min, gbps_max;
     struct zcq_lab_usage send, recv; /* summed over runs */
     uint64_t zc_sends, zc_copied;
     int resident_before_pct, resident_after_pct; /* first run */
-    bool verified;     /* every run's checksum matched the source */
-    char tcp_cc[16];   /* TCP congestion control the sender's socket used ("" not TCP) */
-    bool ok;           /* false: see error */
+    bool verified;                               /* every run's checksum matched the source */
+    char tcp_cc[16]; /* TCP congestion control the sender's socket used ("" not TCP) */
+    bool ok;         /* false: see error */
     char error[256];
 };
 

@@ -253,8 +253,7 @@ int zcq_lab_recv_start(struct zcq_lab_recv *r, enum zcq_lab_dest d, const char *
         r->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         /* Set before connect, as an application would; the algorithm paces (BBR) or not. */
         if (r->fd >= 0 && d == ZCQ_LAB_TCP && tcp_cc &&
-            setsockopt(r->fd, IPPROTO_TCP, TCP_CONGESTION, tcp_cc, (socklen_t)strlen(tcp_cc)) <
-                0) {
+            setsockopt(r->fd, IPPROTO_TCP, TCP_CONGESTION, tcp_cc, (socklen_t)strlen(tcp_cc)) < 0) {
             rc = -errno;
             snprintf(why, why_len,
                      "TCP congestion control '%s' is not available here (%s; see "
@@ -326,8 +325,7 @@ out:
     return rc;
 }
 
-int zcq_lab_recv_finish(struct zcq_lab_recv *r, struct zcq_lab_got *got, char *why,
-                        size_t why_len)
+int zcq_lab_recv_finish(struct zcq_lab_recv *r, struct zcq_lab_got *got, char *why, size_t why_len)
 {
     struct report rep;
     int rc = 0, status;

@@ -62,9 +62,9 @@ void zcq_lab_print_table(FILE *f, const struct zcq_lab_opts *o, const struct zcq
     fprintf(f, "\n%-16s %-5s %-21s %-13s %-13s %9s %-15s %-15s %-9s| %-11s %s\n", "", "",
             "throughput GB/s", "sender CPU", "receiver CPU", "syscalls", "sender ctxsw",
             "receiver ctxsw", "resident", "theory", "theory");
-    fprintf(f, "%-16s %-5s %-21s %-13s %-13s %9s %-15s %-15s %-9s| %-11s %s\n", "method",
-            "cache", "median (min-max)", "s/GB usr+sys", "s/GB usr+sys", "/GB", "/GB vol+inv",
-            "/GB vol+inv", "% bef>aft", "copies(CPU)", "switches/chunk");
+    fprintf(f, "%-16s %-5s %-21s %-13s %-13s %9s %-15s %-15s %-9s| %-11s %s\n", "method", "cache",
+            "median (min-max)", "s/GB usr+sys", "s/GB usr+sys", "/GB", "/GB vol+inv", "/GB vol+inv",
+            "% bef>aft", "copies(CPU)", "switches/chunk");
     for (size_t i = 0; i < n; i++) {
         const struct zcq_lab_result *x = &r[i];
         const struct zcq_lab_theory *t = zcq_lab_theory(x->method);
@@ -88,10 +88,11 @@ void zcq_lab_print_table(FILE *f, const struct zcq_lab_opts *o, const struct zcq
                 per_gb((double)x->send.syscalls, x), sw, rw, res, t->copies, t->cpu_copies,
                 t->mode_switches);
         if (x->zc_sends)
-            fprintf(f, "%-23s MSG_ZEROCOPY: %llu sends completed, %.0f%% copied by the kernel "
-                       "anyway\n",
-                    "", (unsigned long long)x->zc_sends, 100.0 * (double)x->zc_copied /
-                                                            (double)x->zc_sends);
+            fprintf(f,
+                    "%-23s MSG_ZEROCOPY: %llu sends completed, %.0f%% copied by the kernel "
+                    "anyway\n",
+                    "", (unsigned long long)x->zc_sends,
+                    100.0 * (double)x->zc_copied / (double)x->zc_sends);
         if (!x->ok)
             fprintf(f, "%-23s stopped after %u runs: %s\n", "", x->runs, x->error);
     }
@@ -138,8 +139,9 @@ void zcq_lab_print_json(FILE *f, const struct zcq_lab_opts *o, const struct zcq_
             fputs(", \"tcp_cc\": ", f);
             json_str(f, x->tcp_cc);
         }
-        fprintf(f, ", \"cache\": \"%s\", \"to\": \"%s\", \"chunk\": %zu, \"size_bytes\": %llu, "
-                   "\"runs\": %u, \"ok\": %s, \"verified\": %s, ",
+        fprintf(f,
+                ", \"cache\": \"%s\", \"to\": \"%s\", \"chunk\": %zu, \"size_bytes\": %llu, "
+                "\"runs\": %u, \"ok\": %s, \"verified\": %s, ",
                 cache_name(x->cache), zcq_lab_dest_name(o->dest), o->chunk,
                 (unsigned long long)x->size, x->runs, x->ok ? "true" : "false",
                 x->verified && x->runs ? "true" : "false");
@@ -188,8 +190,9 @@ void zcq_lab_print_json(FILE *f, const struct zcq_lab_opts *o, const struct zcq_
             json_num(f, "zc_sends", (double)x->zc_sends, 0);
             json_num(f, "zc_copied", (double)x->zc_copied, 1);
         }
-        fprintf(f, ", \"theory_copies\": %d, \"theory_cpu_copies\": %d, "
-                   "\"theory_mode_switches_per_chunk\": %d}%s\n",
+        fprintf(f,
+                ", \"theory_copies\": %d, \"theory_cpu_copies\": %d, "
+                "\"theory_mode_switches_per_chunk\": %d}%s\n",
                 t->copies, t->cpu_copies, t->mode_switches, i + 1 < n ? "," : "");
     }
     fputs("]\n", f);
@@ -225,8 +228,9 @@ static void axis(FILE *f, int y0, double vmax, const char *label)
 {
     int plot_w = W - LEFT - 20;
 
-    fprintf(f, "<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" "
-               "text-anchor=\"middle\" class=\"ax\">%s</text>\n",
+    fprintf(f,
+            "<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" "
+            "text-anchor=\"middle\" class=\"ax\">%s</text>\n",
             y0 + PANEL_H / 2, y0 + PANEL_H / 2, label);
     for (int k = 0; k <= 4; k++) {
         int y = y0 + PANEL_H - k * PANEL_H / 4;
@@ -255,9 +259,8 @@ int zcq_lab_write_svg(const char *path, const struct zcq_lab_opts *o,
     if (!f)
         return -errno;
     for (size_t i = 0; i < n; i++) {
-        double cpu = per_gb(r[i].send.user_s + r[i].send.sys_s + r[i].recv.user_s +
-                                r[i].recv.sys_s,
-                            &r[i]);
+        double cpu =
+            per_gb(r[i].send.user_s + r[i].send.sys_s + r[i].recv.user_s + r[i].recv.sys_s, &r[i]);
 
         if (r[i].runs && r[i].gbps_max > tmax)
             tmax = r[i].gbps_max;
@@ -270,8 +273,9 @@ int zcq_lab_write_svg(const char *path, const struct zcq_lab_opts *o,
     uname(&un);
     strftime(date, sizeof(date), "%Y-%m-%d", gmtime(&now));
 
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n",
             W, h, W, h);
     fputs("<style>.ax{font-size:13px}.tick{font-size:11px;fill:#444}.lbl{font-size:11px}"
           ".grid{stroke:#ddd}.t{font-size:16px;font-weight:bold}.s{font-size:12px;fill:#555}"
@@ -280,14 +284,15 @@ int zcq_lab_write_svg(const char *path, const struct zcq_lab_opts *o,
     {
         char sz[32], ch[32];
 
-        fprintf(f, "<text x=\"%d\" y=\"24\" class=\"t\">zcq copies: %s file to %s%s%s%s, chunk %s, "
-                   "median of %u runs</text>\n",
+        fprintf(f,
+                "<text x=\"%d\" y=\"24\" class=\"t\">zcq copies: %s file to %s%s%s%s, chunk %s, "
+                "median of %u runs</text>\n",
                 LEFT, zcq_fmt_size(n ? r[0].size : 0, sz, sizeof(sz)), zcq_lab_dest_name(o->dest),
                 tcp_cc(r, n)[0] ? " (" : "", tcp_cc(r, n), tcp_cc(r, n)[0] ? ")" : "",
-                zcq_fmt_size(o->chunk, ch, sizeof(ch)),
-                o->runs);
-        fprintf(f, "<text x=\"%d\" y=\"44\" class=\"s\">%s %s, %ld CPUs, %s. Bars: throughput "
-                   "(whiskers: min-max); below: CPU seconds per GB moved.</text>\n",
+                zcq_fmt_size(o->chunk, ch, sizeof(ch)), o->runs);
+        fprintf(f,
+                "<text x=\"%d\" y=\"44\" class=\"s\">%s %s, %ld CPUs, %s. Bars: throughput "
+                "(whiskers: min-max); below: CPU seconds per GB moved.</text>\n",
                 LEFT, un.sysname, un.release, sysconf(_SC_NPROCESSORS_ONLN), date);
     }
 
@@ -299,7 +304,8 @@ int zcq_lab_write_svg(const char *path, const struct zcq_lab_opts *o,
         const char *color = x->cache == ZCQ_LAB_COLD ? "#7f7f7f" : "#2ca02c";
 
         if (!x->runs) {
-            fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" class=\"lbl\">n/a</text>\n",
+            fprintf(f,
+                    "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" class=\"lbl\">n/a</text>\n",
                     x0 + bw / 2, TOP + PANEL_H - 6);
             continue;
         }
@@ -308,14 +314,16 @@ int zcq_lab_write_svg(const char *path, const struct zcq_lab_opts *o,
             double ymin = TOP + PANEL_H - x->gbps_min / tmax * PANEL_H;
             double ymax = TOP + PANEL_H - x->gbps_max / tmax * PANEL_H;
 
-            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                       "<title>%s %s: %.2f GB/s</title></rect>\n",
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+                    "<title>%s %s: %.2f GB/s</title></rect>\n",
                     x0, y, bw, TOP + PANEL_H - y, color, zcq_xfer_method_name(x->method),
                     cache_name(x->cache), x->gbps_median);
             fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n",
                     x0 + bw / 2, ymin, x0 + bw / 2, ymax);
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"lbl\">%.2f"
-                       "</text>\n",
+            fprintf(f,
+                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"lbl\">%.2f"
+                    "</text>\n",
                     x0 + bw / 2, ymax - 4, x->gbps_median);
         }
     }
@@ -336,29 +344,32 @@ int zcq_lab_write_svg(const char *path, const struct zcq_lab_opts *o,
                 for (int k = 0; k < 4; k++) {
                     double hh = parts[k] / cmax * PANEL_H;
 
-                    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-                               "fill=\"%s\"><title>%s: %.3f s/GB</title></rect>\n",
+                    fprintf(f,
+                            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                            "fill=\"%s\"><title>%s: %.3f s/GB</title></rect>\n",
                             x0, base - hh, bw, hh, cpu_colors[k], cpu_names[k], parts[k]);
                     base -= hh;
                 }
             }
             fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" class=\"lbl\">%s</text>\n",
                     x0 + bw / 2, y0 + PANEL_H + 16, zcq_xfer_method_name(x->method));
-            fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" class=\"tick\">%s</text>\n",
+            fprintf(f,
+                    "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" class=\"tick\">%s</text>\n",
                     x0 + bw / 2, y0 + PANEL_H + 30, cache_name(x->cache));
         }
         for (int k = 0; k < 4; k++) {
             int lx = LEFT + k * 170;
 
-            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-                       "<text x=\"%d\" y=\"%d\" class=\"lbl\">%s</text>\n",
-                    lx, y0 + PANEL_H + 50, cpu_colors[k], lx + 16, y0 + PANEL_H + 60,
-                    cpu_names[k]);
+            fprintf(f,
+                    "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                    "<text x=\"%d\" y=\"%d\" class=\"lbl\">%s</text>\n",
+                    lx, y0 + PANEL_H + 50, cpu_colors[k], lx + 16, y0 + PANEL_H + 60, cpu_names[k]);
         }
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"#2ca02c\"/>"
-                   "<text x=\"%d\" y=\"%d\" class=\"lbl\">warm cache</text>"
-                   "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"#7f7f7f\"/>"
-                   "<text x=\"%d\" y=\"%d\" class=\"lbl\">cold cache</text>\n",
+        fprintf(f,
+                "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"#2ca02c\"/>"
+                "<text x=\"%d\" y=\"%d\" class=\"lbl\">warm cache</text>"
+                "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"#7f7f7f\"/>"
+                "<text x=\"%d\" y=\"%d\" class=\"lbl\">cold cache</text>\n",
                 LEFT + 680, y0 + PANEL_H + 50, LEFT + 696, y0 + PANEL_H + 60, LEFT + 780,
                 y0 + PANEL_H + 50, LEFT + 796, y0 + PANEL_H + 60);
     }

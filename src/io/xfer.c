@@ -21,22 +21,18 @@
 #include <unistd.h>
 
 static const struct zcq__xfer_ops *const ops_of[ZCQ_XFER_COUNT] = {
-    [ZCQ_XFER_AUTO] = &zcq__xfer_sendfile_ops,
-    [ZCQ_XFER_COPY] = &zcq__xfer_copy_ops,
-    [ZCQ_XFER_MMAP] = &zcq__xfer_mmap_ops,
-    [ZCQ_XFER_SENDFILE] = &zcq__xfer_sendfile_ops,
-    [ZCQ_XFER_SPLICE] = &zcq__xfer_splice_ops,
-    [ZCQ_XFER_DIRECT] = &zcq__xfer_direct_ops,
-    [ZCQ_XFER_URING] = &zcq__xfer_uring_ops,
-    [ZCQ_XFER_ZEROCOPY] = &zcq__xfer_zerocopy_ops,
+    [ZCQ_XFER_AUTO] = &zcq__xfer_sendfile_ops, [ZCQ_XFER_COPY] = &zcq__xfer_copy_ops,
+    [ZCQ_XFER_MMAP] = &zcq__xfer_mmap_ops,     [ZCQ_XFER_SENDFILE] = &zcq__xfer_sendfile_ops,
+    [ZCQ_XFER_SPLICE] = &zcq__xfer_splice_ops, [ZCQ_XFER_DIRECT] = &zcq__xfer_direct_ops,
+    [ZCQ_XFER_URING] = &zcq__xfer_uring_ops,   [ZCQ_XFER_ZEROCOPY] = &zcq__xfer_zerocopy_ops,
     [ZCQ_XFER_CFR] = &zcq__xfer_cfr_ops,
 };
 
 static const char *const names[ZCQ_XFER_COUNT] = {
-    [ZCQ_XFER_AUTO] = "auto",         [ZCQ_XFER_COPY] = "copy",
-    [ZCQ_XFER_MMAP] = "mmap",         [ZCQ_XFER_SENDFILE] = "sendfile",
-    [ZCQ_XFER_SPLICE] = "splice",     [ZCQ_XFER_DIRECT] = "direct",
-    [ZCQ_XFER_URING] = "uring",       [ZCQ_XFER_ZEROCOPY] = "zerocopy",
+    [ZCQ_XFER_AUTO] = "auto",           [ZCQ_XFER_COPY] = "copy",
+    [ZCQ_XFER_MMAP] = "mmap",           [ZCQ_XFER_SENDFILE] = "sendfile",
+    [ZCQ_XFER_SPLICE] = "splice",       [ZCQ_XFER_DIRECT] = "direct",
+    [ZCQ_XFER_URING] = "uring",         [ZCQ_XFER_ZEROCOPY] = "zerocopy",
     [ZCQ_XFER_CFR] = "copy_file_range",
 };
 

@@ -115,14 +115,12 @@ static ssize_t direct_file(struct zcq_xfer *x, int dst, int src, off_t off, size
                                       "direct: O_DIRECT read refused (alignment %zu is wrong "
                                       "for this device)",
                                       x->dio_align);
-            return zcq__xfer_fail(x, -e, "direct: read at %lld: %s", (long long)start,
-                                  strerror(e));
+            return zcq__xfer_fail(x, -e, "direct: read at %lld: %s", (long long)start, strerror(e));
         }
         if ((size_t)r <= skip) {
             if (done)
                 break;
-            return zcq__xfer_fail(x, -ENODATA, "source ends before offset %lld",
-                                  (long long)pos);
+            return zcq__xfer_fail(x, -ENODATA, "source ends before offset %lld", (long long)pos);
         }
         avail = (size_t)r - skip < want ? (size_t)r - skip : want;
         w = zcq__xfer_write(x, dst, buf + skip, avail);

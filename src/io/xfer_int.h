@@ -18,7 +18,7 @@ struct io_uring;
 /* Zero-copy bookkeeping: a small ring of bounce buffers, each remembering the id of the last
  * MSG_ZEROCOPY send that references it; the kernel numbers a socket's zero-copy sends 0, 1, 2..
  * and reports completed ranges of ids on the socket's error queue. */
-#define ZCQ__ZC_BUFS 4
+#define ZCQ__ZC_BUFS    4
 #define ZCQ__ZC_RETIRED 8
 struct zcq__zc {
     int fd;                         /* socket the ids below belong to, -1 none */
@@ -88,9 +88,9 @@ struct zcq__xfer_ops {
     void (*close)(struct zcq_xfer *x);
 };
 
-extern const struct zcq__xfer_ops zcq__xfer_copy_ops, zcq__xfer_mmap_ops,
-    zcq__xfer_sendfile_ops, zcq__xfer_splice_ops, zcq__xfer_direct_ops, zcq__xfer_uring_ops,
-    zcq__xfer_zerocopy_ops, zcq__xfer_cfr_ops;
+extern const struct zcq__xfer_ops zcq__xfer_copy_ops, zcq__xfer_mmap_ops, zcq__xfer_sendfile_ops,
+    zcq__xfer_splice_ops, zcq__xfer_direct_ops, zcq__xfer_uring_ops, zcq__xfer_zerocopy_ops,
+    zcq__xfer_cfr_ops;
 
 /* Record a one-line cause in x->why and return err (a negative errno). */
 int zcq__xfer_fail(struct zcq_xfer *x, int err, const char *fmt, ...)

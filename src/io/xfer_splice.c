@@ -103,8 +103,7 @@ static ssize_t splice_file(struct zcq_xfer *x, int dst, int src, off_t off, size
             if (e == EAGAIN)
                 return -EAGAIN;
             if (e == EINVAL || e == ENOSYS)
-                return zcq__xfer_fail(x, -EINVAL,
-                                      "splice refused to write this destination (%s)",
+                return zcq__xfer_fail(x, -EINVAL, "splice refused to write this destination (%s)",
                                       strerror(e));
             return zcq__xfer_fail(x, -e, "splice to destination: %s", strerror(e));
         }

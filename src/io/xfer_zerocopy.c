@@ -164,8 +164,7 @@ static int zc_bind(struct zcq_xfer *x, int dst)
         (void)zc_wait(x, ZC_WAIT_MS, all_done, NULL);
     x->st.syscalls++;
     if (setsockopt(dst, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) < 0)
-        return zcq__xfer_fail(x, -EOPNOTSUPP, "zerocopy: SO_ZEROCOPY refused: %s",
-                              strerror(errno));
+        return zcq__xfer_fail(x, -EOPNOTSUPP, "zerocopy: SO_ZEROCOPY refused: %s", strerror(errno));
     memset(z->buf_busy, 0, sizeof(z->buf_busy));
     z->fd = dst;
     z->next_id = z->done = 0;
@@ -210,8 +209,8 @@ static ssize_t zc_file(struct zcq_xfer *x, int dst, int src, off_t off, size_t l
 
     if (rc < 0)
         return rc;
-    if (!z->bufs && posix_memalign(&z->bufs, (size_t)sysconf(_SC_PAGESIZE),
-                                   ZCQ__ZC_BUFS * x->buf_size) != 0) {
+    if (!z->bufs &&
+        posix_memalign(&z->bufs, (size_t)sysconf(_SC_PAGESIZE), ZCQ__ZC_BUFS * x->buf_size) != 0) {
         z->bufs = NULL;
         return zcq__xfer_fail(x, -ENOMEM, "zerocopy: cannot allocate buffers");
     }

@@ -23,18 +23,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZCQ_BATCH_HEADER 61 /* bytes before the first record */
+#define ZCQ_BATCH_HEADER       61 /* bytes before the first record */
 #define ZCQ_BATCH_LOG_OVERHEAD 12 /* baseOffset + batchLength */
 
 enum {
-    ZCQ_BATCH_ETRUNC = -30001,   /* fewer bytes than the header or batchLength claims */
-    ZCQ_BATCH_ELENGTH = -30002,  /* batchLength impossible (< 49) or not the size given */
-    ZCQ_BATCH_EMAGIC = -30003,   /* magic is not 2 */
-    ZCQ_BATCH_ECRC = -30004,     /* CRC-32C mismatch */
-    ZCQ_BATCH_ECOUNT = -30005,   /* recordCount < 1, or lastOffsetDelta + 1 != recordCount */
-    ZCQ_BATCH_ERECORD = -30006,  /* a record (uncompressed batches) is malformed, or its
-                                  * offsetDelta is not its index, or the count is wrong */
-    ZCQ_BATCH_ECONTROL = -30007, /* a control batch where only data batches are allowed */
+    ZCQ_BATCH_ETRUNC = -30001,       /* fewer bytes than the header or batchLength claims */
+    ZCQ_BATCH_ELENGTH = -30002,      /* batchLength impossible (< 49) or not the size given */
+    ZCQ_BATCH_EMAGIC = -30003,       /* magic is not 2 */
+    ZCQ_BATCH_ECRC = -30004,         /* CRC-32C mismatch */
+    ZCQ_BATCH_ECOUNT = -30005,       /* recordCount < 1, or lastOffsetDelta + 1 != recordCount */
+    ZCQ_BATCH_ERECORD = -30006,      /* a record (uncompressed batches) is malformed, or its
+                                      * offsetDelta is not its index, or the count is wrong */
+    ZCQ_BATCH_ECONTROL = -30007,     /* a control batch where only data batches are allowed */
     ZCQ_BATCH_ECOMPRESSION = -30008, /* unknown compression codec (attributes & 7 > 4) */
 };
 
@@ -43,7 +43,7 @@ const char *zcq_batch_strerror(int err);
 /* The header fields, decoded. */
 struct zcq_batch_info {
     int64_t base_offset;
-    int32_t length;          /* batchLength */
+    int32_t length; /* batchLength */
     int32_t leader_epoch;
     uint32_t crc;
     int16_t attributes;
@@ -56,9 +56,9 @@ struct zcq_batch_info {
     int32_t record_count;
 };
 
-#define ZCQ_BATCH_COMPRESSION(attr) ((attr) & 0x7) /* 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd */
-#define ZCQ_BATCH_IS_CONTROL(attr) (((attr) & 0x20) != 0)
-#define ZCQ_BATCH_IS_TRANSACTIONAL(attr) (((attr) & 0x10) != 0)
+#define ZCQ_BATCH_COMPRESSION(attr)      ((attr)&0x7) /* 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd */
+#define ZCQ_BATCH_IS_CONTROL(attr)       (((attr)&0x20) != 0)
+#define ZCQ_BATCH_IS_TRANSACTIONAL(attr) (((attr)&0x10) != 0)
 
 /* Total size of the batch starting at p if at least 12 bytes are there (12 + batchLength),
  * else ZCQ_BATCH_ETRUNC; ZCQ_BATCH_ELENGTH when batchLength is impossible. Lets a scanner step

@@ -27,8 +27,7 @@ int zcq_checkpoint_write(int dirfd, const char *name, const int64_t *v, unsigned
         return -EINVAL;
     for (unsigned i = 0; i < n; i++)
         len += snprintf(line + len, sizeof(line) - (size_t)len, " %" PRId64, v[i]);
-    olen = snprintf(out, sizeof(out), "%s %08" PRIx32 "\n", line,
-                    zcq_crc32c(0, line, (size_t)len));
+    olen = snprintf(out, sizeof(out), "%s %08" PRIx32 "\n", line, zcq_crc32c(0, line, (size_t)len));
     snprintf(tmp, sizeof(tmp), "%s.tmp", name);
     fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)

@@ -88,7 +88,8 @@ int zcq_index_close(struct zcq_index *ix, bool trim)
     ix->map = NULL;
     if (ix->fd >= 0) {
         if (trim) {
-            if (zcq_sys.ftruncate(ix->fd, (off_t)ix->entries * ix->entry) < 0 || zcq_sys.fdatasync(ix->fd) < 0)
+            if (zcq_sys.ftruncate(ix->fd, (off_t)ix->entries * ix->entry) < 0 ||
+                zcq_sys.fdatasync(ix->fd) < 0)
                 rc = -errno;
         }
         close(ix->fd);

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define ZCQ_OFFSET_ENTRY 8
-#define ZCQ_TIME_ENTRY 12
+#define ZCQ_TIME_ENTRY   12
 
 struct zcq_index {
     int fd;

@@ -51,13 +51,13 @@ struct zcq_bblock;
 
 /* What zcq_log_open found. */
 struct zcq_log_open_info {
-    bool clean;               /* the clean-shutdown marker was there */
-    int segments;             /* segments loaded */
-    int64_t scanned_bytes;    /* bytes checked batch by batch */
-    int64_t truncated_bytes;  /* bytes cut from a torn tail */
-    int segments_deleted;     /* whole segments past the cut */
+    bool clean;              /* the clean-shutdown marker was there */
+    int segments;            /* segments loaded */
+    int64_t scanned_bytes;   /* bytes checked batch by batch */
+    int64_t truncated_bytes; /* bytes cut from a torn tail */
+    int segments_deleted;    /* whole segments past the cut */
     int indexes_rebuilt;
-    char why[256];            /* what went wrong, when open fails */
+    char why[256]; /* what went wrong, when open fails */
 };
 
 /* Open (creating if needed) the log in dir, recovering as described above. Errors: -errno,
@@ -78,7 +78,7 @@ struct zcq_append_result {
     int64_t base_offset; /* offset given to the first record */
     int64_t last_offset;
     int64_t log_append_time; /* now_ms as passed */
-    bool synced;         /* made durable before returning */
+    bool synced;             /* made durable before returning */
 };
 
 enum {
@@ -118,8 +118,8 @@ struct zcq_log_chunk {
     uint32_t len;
 };
 struct zcq_log_slice {
-    int64_t first_offset;  /* base offset of the first batch */
-    uint64_t bytes;        /* total */
+    int64_t first_offset; /* base offset of the first batch */
+    uint64_t bytes;       /* total */
     unsigned n;
     struct zcq_log_chunk c[ZCQ_LOG_SLICE_MAX];
     /* references held */

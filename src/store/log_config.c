@@ -39,8 +39,8 @@ static int parse_i64(const char *v, int64_t lo, int64_t *out)
 
 struct key {
     const char *broker, *topic;
-    size_t off;   /* of the int64_t field; SIZE_MAX for io_mode */
-    int64_t min;  /* smallest accepted value */
+    size_t off;  /* of the int64_t field; SIZE_MAX for io_mode */
+    int64_t min; /* smallest accepted value */
 };
 
 #define F(field) offsetof(struct zcq_log_config, field)

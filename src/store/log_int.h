@@ -12,10 +12,10 @@
 #include <pthread.h>
 #include <sys/types.h>
 
-#define ZCQ_LOG_NAME_LEN 20 /* digits in a segment file name */
-#define ZCQ_DIO_ALIGN 4096u
+#define ZCQ_LOG_NAME_LEN    20 /* digits in a segment file name */
+#define ZCQ_DIO_ALIGN       4096u
 #define ZCQ_CHECKPOINT_FILE "recovery-point"
-#define ZCQ_CLEAN_FILE "clean-shutdown"
+#define ZCQ_CLEAN_FILE      "clean-shutdown"
 
 struct zcq_segment {
     int64_t base;        /* base offset: the file name */
@@ -26,15 +26,15 @@ struct zcq_segment {
     int64_t created_ms;  /* time of the first append (segment.ms) */
     int64_t since_index; /* bytes appended since the last index entry */
     struct zcq_index oix, tix;
-    unsigned refs;       /* the log's own + readers' */
-    bool gone;           /* renamed *.deleted: unlink when the last ref goes */
-    bool synced_all;     /* fdatasync covered every byte (rolled segments) */
-    uint64_t file_id;    /* identity in the block cache */
+    unsigned refs;    /* the log's own + readers' */
+    bool gone;        /* renamed *.deleted: unlink when the last ref goes */
+    bool synced_all;  /* fdatasync covered every byte (rolled segments) */
+    uint64_t file_id; /* identity in the block cache */
 };
 
 struct zcq_log {
     pthread_mutex_t mu;
-    pthread_cond_t cv;   /* a sync finished */
+    pthread_cond_t cv; /* a sync finished */
     char *dir;
     int dirfd;
     struct zcq_log_config cfg;
@@ -45,18 +45,18 @@ struct zcq_log {
     int64_t start, leo, durable, hwm;
     struct zcq_segment *hwm_seg; /* segment holding the hwm position */
     int64_t hwm_pos;
-    int64_t recovery_point;      /* in the checkpoint file */
-    int err;                     /* sticky */
-    bool syncing;                /* a flush is in progress (outside the mutex) */
+    int64_t recovery_point; /* in the checkpoint file */
+    int err;                /* sticky */
+    bool syncing;           /* a flush is in progress (outside the mutex) */
 
     int64_t unflushed_msgs;      /* records appended since the last sync */
     int64_t oldest_unflushed_ms; /* when the first of them came, -1 none */
 
     /* Direct I/O mode. */
     struct zcq_bcache *cache;
-    unsigned char *tail;   /* one block: the active segment's bytes from tail_off to its end */
-    int64_t tail_off;      /* file position of tail[0], block aligned */
-    uint64_t id;           /* makes cache file ids unique across logs */
+    unsigned char *tail; /* one block: the active segment's bytes from tail_off to its end */
+    int64_t tail_off;    /* file position of tail[0], block aligned */
+    uint64_t id;         /* makes cache file ids unique across logs */
 };
 
 static inline struct zcq_segment *zcq__active(struct zcq_log *log)
@@ -65,8 +65,7 @@ static inline struct zcq_segment *zcq__active(struct zcq_log *log)
 }
 
 /* Segment files: "<dir>/<20-digit base>.<ext>". */
-void zcq__seg_path(const struct zcq_log *log, int64_t base, const char *ext, char *out,
-                   size_t len);
+void zcq__seg_path(const struct zcq_log *log, int64_t base, const char *ext, char *out, size_t len);
 
 /* Open a segment's files; create makes new ones (O_EXCL). Index sizes per config. */
 int zcq__seg_open(struct zcq_log *log, int64_t base, bool create, struct zcq_segment **out);

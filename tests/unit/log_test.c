@@ -57,8 +57,8 @@ static void fill(struct zcq_log *log, struct appended *a, int n, int64_t ts0)
     for (int i = 0; i < n; i++) {
         struct zcq_append_result r;
         size_t len;
-        uint8_t *b = bg_build(1 + i % 7, (size_t)(10 + (i * 37) % 900), ts0 + i * 10,
-                              (uint32_t)i, &len);
+        uint8_t *b =
+            bg_build(1 + i % 7, (size_t)(10 + (i * 37) % 900), ts0 + i * 10, (uint32_t)i, &len);
         int rc = zcq_log_append(log, b, len, 5, ts0 + i, 0, &r);
 
         if (rc < 0)
@@ -439,16 +439,16 @@ static void config_names(void)
     ZT_EQ(zcq_log_config_check(&c, why, sizeof(why)), -EINVAL);
 }
 
-#define BOTH(name, fn, t)                                                                       \
-    static void fn##_pc(void)                                                                  \
-    {                                                                                          \
-        mode_direct = 0;                                                                       \
-        fn();                                                                                  \
-    }                                                                                          \
-    static void fn##_dio(void)                                                                 \
-    {                                                                                          \
-        mode_direct = 1;                                                                       \
-        fn();                                                                                  \
+#define BOTH(name, fn, t)                                                                          \
+    static void fn##_pc(void)                                                                      \
+    {                                                                                              \
+        mode_direct = 0;                                                                           \
+        fn();                                                                                      \
+    }                                                                                              \
+    static void fn##_dio(void)                                                                     \
+    {                                                                                              \
+        mode_direct = 1;                                                                           \
+        fn();                                                                                      \
     }
 BOTH(append_read, append_read, 60)
 BOTH(rejects_bad_batches, rejects_bad_batches, 30)

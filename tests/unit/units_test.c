@@ -12,11 +12,16 @@ static void parse_plain_and_suffixes(void)
         const char *in;
         uint64_t want;
     } ok[] = {
-        {"0", 0},          {"1", 1},
-        {"4096", 4096},    {"64K", 64u << 10},
-        {"64k", 64u << 10}, {"1M", 1u << 20},
-        {"1MiB", 1u << 20}, {"1mb", 1u << 20},
-        {"1G", 1ull << 30}, {"2T", 2ull << 40},
+        {"0", 0},
+        {"1", 1},
+        {"4096", 4096},
+        {"64K", 64u << 10},
+        {"64k", 64u << 10},
+        {"1M", 1u << 20},
+        {"1MiB", 1u << 20},
+        {"1mb", 1u << 20},
+        {"1G", 1ull << 30},
+        {"2T", 2ull << 40},
         {"18446744073709551615", UINT64_MAX},
     };
 
@@ -31,8 +36,8 @@ static void parse_plain_and_suffixes(void)
 
 static void parse_rejects_junk(void)
 {
-    static const char *const bad[] = {"", "K", "-1", " 1", "1 ", "1Q", "1KK", "1Kx", "1.5G",
-                                      "0x10"};
+    static const char *const bad[] = {"",   "K",   "-1",  " 1",   "1 ",
+                                      "1Q", "1KK", "1Kx", "1.5G", "0x10"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint64_t v = 7;
