@@ -1,0 +1,120 @@
+/*
+ * Topics and partitions: the broker's registry of partition logs, persisted in the data
+ * directory so topics and their configuration survive restarts.
+ *
+ * On disk (Kafka's layout, so tools that look at a data directory recognise it):
+ *   <data>/<topic>-<partition>/          one partition log each (src/store/log.h)
+ *   <data>/zcq-topics                    the registry: one line per topic, "name partitions
+ *                                        key=value ...", replaced atomically (tmp, fsync,
+ *                                        rename, fsync dir) and ended by a CRC-32C line
+ * A topic is created by writing its partition directories first and the registry last; it is
+ * deleted by removing it from the registry first and its directories after. A crash between
+ * the two leaves directories the registry does not name, which open removes.
+ *
+ * Names follow Kafka: 1..249 characters of [a-zA-Z0-9._-], not "." or "..".
+ *
+ * Threads: every function may be called from any thread. The registry has a read-write lock;
+ * a partition found by zcq_topics_get() is referenced and stays valid (its log open) until
+ * zcq_partition_put(), even if the topic is deleted meanwhile (its files go when the last
+ * reference does).
+ *
+ * Errors: -errno, and the ZCQ_TOPIC_* codes below (which the protocol layer maps to Kafka's).
+ */
+#ifndef ZCQ_BROKER_TOPICS_H
+#define ZCQ_BROKER_TOPICS_H
+
+#include "store/log.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    ZCQ_TOPIC_EUNKNOWN = -30201,    /* no such topic or partition (Kafka 3) */
+    ZCQ_TOPIC_EEXISTS = -30202,     /* TOPIC_ALREADY_EXISTS (36) */
+    ZCQ_TOPIC_EINVALID = -30203,    /* INVALID_TOPIC_EXCEPTION (17): bad name */
+    ZCQ_TOPIC_EPARTITIONS = -30204, /* INVALID_PARTITIONS (37) */
+    ZCQ_TOPIC_ECONFIG = -30205,     /* INVALID_CONFIG (40) */
+};
+
+const char *zcq_topics_strerror(int err);
+
+#define ZCQ_TOPIC_NAME_MAX       249
+#define ZCQ_TOPIC_MAX_PARTITIONS 100000
+#define ZCQ_TOPIC_MAX_CONFIGS    32
+
+struct zcq_topics;
+
+struct zcq_partition {
+    struct zcq_log *log;
+    int32_t index;
+    /* private */
+    unsigned refs;
+    struct zcq_topic *topic;
+};
+
+/* A topic-level setting, kept as given (Kafka's names), and applied over the defaults. */
+struct zcq_topic_config {
+    char key[64];
+    char value[128];
+};
+
+/* What zcq_topics_list() reports of a topic. */
+struct zcq_topic_info {
+    char name[ZCQ_TOPIC_NAME_MAX + 1];
+    int32_t partitions;
+    int nconfig;
+    struct zcq_topic_config config[ZCQ_TOPIC_MAX_CONFIGS];
+};
+
+/* Open the registry in data_dir (created if missing), opening and recovering every partition
+ * log with defaults overlaid by each topic's settings. why gets a one-line reason on failure. */
+int zcq_topics_open(struct zcq_topics **out, const char *data_dir,
+                    const struct zcq_log_config *defaults, char *why, size_t why_len);
+
+/* Close every log (flush, clean-shutdown markers) and free. Returns the first error. */
+int zcq_topics_close(struct zcq_topics *t);
+
+/* Check a name by Kafka's rules: 0 or ZCQ_TOPIC_EINVALID. */
+int zcq_topic_name_check(const char *name, size_t len);
+
+/* Create a topic with n partitions (1..ZCQ_TOPIC_MAX_PARTITIONS) and settings cfg[0..ncfg).
+ * Errors: ZCQ_TOPIC_EEXISTS, _EINVALID, _EPARTITIONS, _ECONFIG (why says which key), -errno.
+ * validate_only checks everything and creates nothing. */
+int zcq_topics_create(struct zcq_topics *t, const char *name, int32_t n,
+                      const struct zcq_topic_config *cfg, int ncfg, int validate_only, char *why,
+                      size_t why_len);
+
+/* Delete a topic: gone from the registry at once, files removed when unreferenced. */
+int zcq_topics_delete(struct zcq_topics *t, const char *name);
+
+/* Grow a topic to n partitions. ZCQ_TOPIC_EPARTITIONS if n is not larger. */
+int zcq_topics_grow(struct zcq_topics *t, const char *name, int32_t n, int validate_only, char *why,
+                    size_t why_len);
+
+/* Find partition `part` of topic name[0..len): referenced, or NULL (unknown topic or
+ * partition). */
+struct zcq_partition *zcq_topics_get(struct zcq_topics *t, const char *name, size_t len,
+                                     int32_t part);
+void zcq_partition_put(struct zcq_topics *t, struct zcq_partition *p);
+
+/* Number of partitions of a topic, or ZCQ_TOPIC_EUNKNOWN. */
+int32_t zcq_topics_partitions(struct zcq_topics *t, const char *name, size_t len);
+
+/* Describe topics: all of them (names == NULL) into out[0..max); returns how many exist
+ * (may exceed max), or one (its info) for a name. */
+int zcq_topics_list(struct zcq_topics *t, struct zcq_topic_info *out, int max);
+int zcq_topics_describe(struct zcq_topics *t, const char *name, size_t len,
+                        struct zcq_topic_info *out);
+
+/* The log configuration a topic's partitions use (defaults + its settings). */
+int zcq_topics_log_config(struct zcq_topics *t, const char *name, size_t len,
+                          struct zcq_log_config *out);
+
+/* Apply retention to every partition (the broker calls it on a timer, off the event loop).
+ * Returns the number of segments deleted. */
+int zcq_topics_retain(struct zcq_topics *t, int64_t now_ms);
+
+/* Run zcq_log_maybe_flush on every partition (flush.ms). */
+int zcq_topics_maybe_flush(struct zcq_topics *t, int64_t now_ms);
+
+#endif
