@@ -304,10 +304,6 @@ ssize_t zcq__xfer_pread(struct zcq_xfer *x, int src, void *buf, size_t n, off_t 
     return (ssize_t)done;
 }
 
-ssize_t zcq__xfer_mem_write(struct zcq_xfer *x, int dst, const void *buf, size_t len)
-{
-    return zcq__xfer_write(x, dst, buf, len);
-}
 
 void *zcq__xfer_buf(struct zcq_xfer *x)
 {

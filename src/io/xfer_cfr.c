@@ -52,5 +52,5 @@ static ssize_t cfr_file(struct zcq_xfer *x, int dst, int src, off_t off, size_t 
 const struct zcq__xfer_ops zcq__xfer_cfr_ops = {
     .name = "copy_file_range",
     .file = cfr_file,
-    .mem = zcq__xfer_mem_write,
+    .mem = zcq__xfer_write,
 };

@@ -43,5 +43,5 @@ static ssize_t copy_file(struct zcq_xfer *x, int dst, int src, off_t off, size_t
 const struct zcq__xfer_ops zcq__xfer_copy_ops = {
     .name = "copy",
     .file = copy_file,
-    .mem = zcq__xfer_mem_write,
+    .mem = zcq__xfer_write,
 };

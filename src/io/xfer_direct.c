@@ -136,7 +136,7 @@ static ssize_t direct_file(struct zcq_xfer *x, int dst, int src, off_t off, size
 const struct zcq__xfer_ops zcq__xfer_direct_ops = {
     .name = "direct",
     .file = direct_file,
-    .mem = zcq__xfer_mem_write,
+    .mem = zcq__xfer_write,
     .reset = dio_drop,
     .close = dio_drop,
 };

@@ -96,7 +96,8 @@ extern const struct zcq__xfer_ops zcq__xfer_copy_ops, zcq__xfer_mmap_ops, zcq__x
 int zcq__xfer_fail(struct zcq_xfer *x, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* write()/send() n bytes of buf to dst, looping over short writes. Returns the bytes written
+/* write()/send() n bytes of buf to dst, looping over short writes; also the memory path of
+ * strategies that have none of their own. Returns the bytes written
  * (> 0), or -EAGAIN / -errno when nothing was written. Counts syscalls. */
 ssize_t zcq__xfer_write(struct zcq_xfer *x, int dst, const void *buf, size_t n);
 
@@ -107,7 +108,5 @@ ssize_t zcq__xfer_pread(struct zcq_xfer *x, int src, void *buf, size_t n, off_t 
  * (with x->why set) when out of memory. */
 void *zcq__xfer_buf(struct zcq_xfer *x);
 
-/* Write path for strategies with no memory path of their own. */
-ssize_t zcq__xfer_mem_write(struct zcq_xfer *x, int dst, const void *buf, size_t len);
 
 #endif

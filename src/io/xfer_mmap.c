@@ -90,7 +90,7 @@ static void mmap_reset(struct zcq_xfer *x)
 const struct zcq__xfer_ops zcq__xfer_mmap_ops = {
     .name = "mmap",
     .file = mmap_file,
-    .mem = zcq__xfer_mem_write,
+    .mem = zcq__xfer_write,
     .reset = mmap_reset,
     .close = mmap_reset,
 };

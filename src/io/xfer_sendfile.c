@@ -48,5 +48,5 @@ static ssize_t sendfile_file(struct zcq_xfer *x, int dst, int src, off_t off, si
 const struct zcq__xfer_ops zcq__xfer_sendfile_ops = {
     .name = "sendfile",
     .file = sendfile_file,
-    .mem = zcq__xfer_mem_write,
+    .mem = zcq__xfer_write,
 };

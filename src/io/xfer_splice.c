@@ -131,7 +131,7 @@ static void splice_close(struct zcq_xfer *x)
 const struct zcq__xfer_ops zcq__xfer_splice_ops = {
     .name = "splice",
     .file = splice_file,
-    .mem = zcq__xfer_mem_write,
+    .mem = zcq__xfer_write,
     .reset = splice_reset,
     .close = splice_close,
 };
