@@ -168,39 +168,6 @@ out:
     return rc;
 }
 
-static int hash_fd(int fd, uint64_t *hash)
-{
-    XXH3_state_t *st = XXH3_createState();
-    char *buf = malloc(GEN_BLOCK);
-    off_t off = 0;
-    int rc = 0;
-
-    if (!st || !buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    XXH3_64bits_reset(st);
-    for (;;) {
-        ssize_t n = pread(fd, buf, GEN_BLOCK, off);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            goto out;
-        }
-        if (n == 0)
-            break;
-        XXH3_64bits_update(st, buf, (size_t)n);
-        off += n;
-    }
-    *hash = XXH3_64bits_digest(st);
-out:
-    free(buf);
-    XXH3_freeState(st);
-    return rc;
-}
-
 /* Can we write path? Checked before hours of measurement, without leaving a file behind. */
 static int check_writable(const char *path)
 {
@@ -384,7 +351,7 @@ int zcq_cmd_copies(int argc, char **argv)
             close(src);
             return 1;
         }
-        rc = hash_fd(src, &o.src_hash);
+        rc = zcq_lab_hash_fd(src, &o.src_hash, NULL);
         if (rc < 0) {
             fprintf(stderr, "zcq copies: cannot read '%s': %s\n", file, strerror(-rc));
             close(src);

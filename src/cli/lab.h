@@ -62,6 +62,10 @@ int zcq_lab_recv_start(struct zcq_lab_recv *r, enum zcq_lab_dest d, const char *
  * destination this reads the file back to checksum it. Always releases r's resources. */
 int zcq_lab_recv_finish(struct zcq_lab_recv *r, struct zcq_lab_got *got, char *why, size_t why_len);
 
+/* XXH3-64 of a whole file (read with pread from offset 0) and its length (bytes may be
+ * NULL). Returns 0, -ENOMEM or the read's -errno. */
+int zcq_lab_hash_fd(int fd, uint64_t *hash, uint64_t *bytes);
+
 /* Kill and reap a receiver after a failed run. */
 void zcq_lab_recv_abort(struct zcq_lab_recv *r);
 

@@ -290,7 +290,7 @@ fail:
     return rc;
 }
 
-static int hash_file(int fd, struct zcq_lab_got *got)
+int zcq_lab_hash_fd(int fd, uint64_t *hash, uint64_t *bytes)
 {
     XXH3_state_t *st = XXH3_createState();
     char *buf = malloc(RECV_BUF);
@@ -309,16 +309,16 @@ static int hash_file(int fd, struct zcq_lab_got *got)
             continue;
         if (n < 0) {
             rc = -errno;
-            break;
+            goto out;
         }
         if (n == 0)
             break;
         XXH3_64bits_update(st, buf, (size_t)n);
         off += n;
     }
-    got->bytes = (uint64_t)off;
-    got->hash = XXH3_64bits_digest(st);
-    got->hashed = true;
+    *hash = XXH3_64bits_digest(st);
+    if (bytes)
+        *bytes = (uint64_t)off;
 out:
     free(buf);
     XXH3_freeState(st);
@@ -334,7 +334,8 @@ int zcq_lab_recv_finish(struct zcq_lab_recv *r, struct zcq_lab_got *got, char *w
     got->end_ns = mono_ns();
     if (r->dest == ZCQ_LAB_NULL || r->dest == ZCQ_LAB_FILE) {
         if (r->dest == ZCQ_LAB_FILE) {
-            rc = hash_file(r->fd, got);
+            rc = zcq_lab_hash_fd(r->fd, &got->hash, &got->bytes);
+            got->hashed = rc == 0;
             if (rc < 0)
                 snprintf(why, why_len, "read back the destination file: %s", strerror(-rc));
         }

@@ -57,38 +57,30 @@ static int add(struct zcq_chain *c, const struct zcq_chain_item *it)
     return 0;
 }
 
+/* Queue an item; an empty one, or one that cannot be queued, is released at once. */
+static int add_or_release(struct zcq_chain *c, const struct zcq_chain_item *it)
+{
+    int rc = it->len ? add(c, it) : 0;
+
+    if ((rc < 0 || it->len == 0) && it->release)
+        it->release(it->arg);
+    return rc;
+}
+
 int zcq_chain_add_mem(struct zcq_chain *c, const void *mem, size_t len, void (*release_fn)(void *),
                       void *arg)
 {
     struct zcq_chain_item it = {mem, -1, 0, len, release_fn, arg};
-    int rc;
 
-    if (len == 0) {
-        if (release_fn)
-            release_fn(arg);
-        return 0;
-    }
-    rc = add(c, &it);
-    if (rc < 0 && release_fn)
-        release_fn(arg);
-    return rc;
+    return add_or_release(c, &it);
 }
 
 int zcq_chain_add_file(struct zcq_chain *c, int fd, off_t pos, size_t len,
                        void (*release_fn)(void *), void *arg)
 {
     struct zcq_chain_item it = {NULL, fd, pos, len, release_fn, arg};
-    int rc;
 
-    if (len == 0) {
-        if (release_fn)
-            release_fn(arg);
-        return 0;
-    }
-    rc = add(c, &it);
-    if (rc < 0 && release_fn)
-        release_fn(arg);
-    return rc;
+    return add_or_release(c, &it);
 }
 
 /* Account n bytes sent from the head, releasing the items they complete. */
