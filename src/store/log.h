@@ -12,10 +12,12 @@
  *
  * Durability protocol (docs/storage.md, ../shared/docs/reliability.md): segment files are
  * created with O_EXCL and the directory is synced before the first append in them is
- * acknowledged; checkpoints are written tmp + fsync + rename + directory fsync with a CRC; a
- * failed write that cannot be undone, or any failed fdatasync, puts the log in a sticky error
- * state (zcq_log_error()): appends fail with that error until the log is reopened, and
- * recovery decides. ENOSPC is not sticky: the partial write is cut back and the append fails.
+ * acknowledged; checkpoints are written tmp + fsync + rename + directory fsync with a CRC. A
+ * failed write (other than ENOSPC/EDQUOT), a partial write that cannot be cut back, and any
+ * failed fdatasync put the log in a sticky error state (zcq_log_error()): appends fail with
+ * that error until the log is reopened, and recovery decides. ENOSPC and EDQUOT are not
+ * sticky: the partial write is cut back, the append fails, and appends work again once space
+ * is freed.
  *
  * Recovery (zcq_log_open): a clean-shutdown marker skips scanning. Otherwise every batch from
  * the recovery point on is checked (length, magic, CRC-32C, offsets increasing) and the log is

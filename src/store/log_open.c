@@ -11,7 +11,7 @@
  *      rebuild an index that fails its check); from the recovery point on, validate every
  *      batch (length, magic, CRC-32C, dense offsets). At the first bad batch: if it starts
  *      below the recovery point, that is corruption of acknowledged data, so fail with
- *      -EUCLEAN and change nothing; else cut the segment there and delete every later
+ *      -EUCLEAN and cut nothing (only the derived index files may have been rebuilt); else cut the segment there and delete every later
  *      segment (a torn tail).
  *   5. Sync the active segment (so everything kept is durable), write a fresh checkpoint,
  *      remove the clean marker and sync the directory before accepting appends.
@@ -80,6 +80,21 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* The base offset of a segment file "<20 digits>.<ext>", or -1 when name is not one. */
+static int64_t file_base(const char *name, const char *ext)
+{
+    char *end;
+    int64_t base;
+
+    if (!ends_with(name, ext) || strlen(name) != ZCQ_LOG_NAME_LEN + strlen(ext))
+        return -1;
+    errno = 0;
+    base = strtoll(name, &end, 10);
+    if (errno || end != name + ZCQ_LOG_NAME_LEN || base < 0)
+        return -1;
+    return base;
+}
+
 /* Step 1, and the list of segment bases. */
 static int list_dir(struct zcq_log *log, int64_t **bases, int *n)
 {
@@ -94,7 +109,6 @@ static int list_dir(struct zcq_log *log, int64_t **bases, int *n)
         return -errno;
     while ((e = readdir(d))) {
         const char *name = e->d_name;
-        char *end;
         int64_t base;
 
         if (ends_with(name, ".tmp") || ends_with(name, ".deleted")) {
@@ -102,11 +116,8 @@ static int list_dir(struct zcq_log *log, int64_t **bases, int *n)
             removed = true;
             continue;
         }
-        if (!ends_with(name, ".log") || strlen(name) != ZCQ_LOG_NAME_LEN + 4)
-            continue;
-        errno = 0;
-        base = strtoll(name, &end, 10);
-        if (errno || end != name + ZCQ_LOG_NAME_LEN || base < 0)
+        base = file_base(name, ".log");
+        if (base < 0)
             continue;
         if (*n == cap) {
             int64_t *nb;
@@ -121,9 +132,25 @@ static int list_dir(struct zcq_log *log, int64_t **bases, int *n)
         }
         (*bases)[(*n)++] = base;
     }
-    closedir(d);
     if (rc == 0 && *n)
         qsort(*bases, (size_t)*n, sizeof(**bases), cmp_i64);
+    /* An index without its .log (a crash between the unlinks that delete a segment) would
+     * make creating that segment again fail (indexes are created O_EXCL): remove it. */
+    if (rc == 0) {
+        rewinddir(d);
+        while ((e = readdir(d))) {
+            int64_t base = file_base(e->d_name, ".index");
+
+            if (base < 0)
+                base = file_base(e->d_name, ".timeindex");
+            if (base >= 0 &&
+                (*n == 0 || !bsearch(&base, *bases, (size_t)*n, sizeof(**bases), cmp_i64))) {
+                unlinkat(log->dirfd, e->d_name, 0);
+                removed = true;
+            }
+        }
+    }
+    closedir(d);
     if (rc == 0 && removed)
         rc = zcq_fsync_dir(log->dirfd);
     return rc;
@@ -160,7 +187,7 @@ static int scan_segment(struct zcq_log *log, struct zcq_segment *s, int64_t file
         }
         sz = zcq_batch_size(h, (size_t)r);
         if (r < (ssize_t)sizeof(h) || sz < ZCQ_BATCH_HEADER || sz > file_size - pos ||
-            zcq_batch_decode(h, sizeof(h), &bi) < 0 || bi.base_offset != expect ||
+            zcq_batch_decode(h, sizeof(h), &bi) < 0 || h[16] != 2 || bi.base_offset != expect ||
             bi.last_offset_delta < 0 || bi.last_offset_delta > INT32_MAX - (expect - s->base)) {
             *cut = pos;
             break;
@@ -200,26 +227,24 @@ static int scan_segment(struct zcq_log *log, struct zcq_segment *s, int64_t file
     return rc;
 }
 
-/* Clean open of one segment: check the trimmed indexes, and find its end. */
+/* Clean open of one segment: check the trimmed indexes, and find its end by stepping over the
+ * batches after the last index entry, each of which must start at the offset the one before
+ * ended (a damaged baseOffset would otherwise give a wrong end, and the next segment would
+ * look like a gap to cut away). An index that fails its check or leads the step astray is
+ * rebuilt by a header scan of the whole segment (indexes are derived data); only a bad batch
+ * is -EUCLEAN. */
 static int load_clean(struct zcq_log *log, struct zcq_segment *s, int64_t file_size,
                       struct zcq_log_open_info *info)
 {
-    uint32_t rel, pos;
+    uint32_t rel = 0, pos = 0;
     unsigned char h[ZCQ_BATCH_HEADER];
+    int64_t expect, cut, cut_off;
+    int rc;
 
-    if ((file_size > 0 && s->oix.entries == 0) || !zcq_index_check_offset(&s->oix, (uint64_t)file_size) ||
-        !zcq_index_check_time(&s->tix)) {
-        int64_t cut, cut_off;
-        int rc = zcq__seg_index_resize(log, s, true);
-
-        if (rc == 0)
-            rc = scan_segment(log, s, file_size, INT64_MAX, info, &cut, &cut_off);
-        if (rc < 0)
-            return rc;
-        return cut >= 0 ? -EUCLEAN : 0;
-    }
+    if ((file_size > 0 && s->oix.entries == 0) ||
+        !zcq_index_check_offset(&s->oix, (uint64_t)file_size) || !zcq_index_check_time(&s->tix))
+        goto rescan;
     s->size = file_size;
-    s->next = s->base;
     s->max_ts = -1;
     if (s->tix.entries) {
         int64_t ts;
@@ -228,25 +253,39 @@ static int load_clean(struct zcq_log *log, struct zcq_segment *s, int64_t file_s
         s->max_ts = ts;
     }
     /* Step over the batches after the last index entry (a short scan). */
-    pos = 0;
+    rel = 0;
     if (s->oix.entries)
         zcq_index_offset_at(&s->oix, s->oix.entries - 1, &rel, &pos);
+    expect = s->base + rel;
     s->since_index = 0;
     while ((int64_t)pos < file_size) {
         struct zcq_batch_info bi;
         ssize_t r = zcq__seg_read(log, s, h, sizeof(h), pos);
-        int64_t sz = r == (ssize_t)sizeof(h) ? zcq_batch_size(h, sizeof(h)) : -1;
+        int64_t sz;
 
+        if (r < 0)
+            return (int)r;
+        sz = r == (ssize_t)sizeof(h) ? zcq_batch_size(h, sizeof(h)) : -1;
         if (sz < ZCQ_BATCH_HEADER || sz > file_size - (int64_t)pos ||
-            zcq_batch_decode(h, sizeof(h), &bi) < 0)
-            return -EUCLEAN;
-        s->next = bi.base_offset + bi.last_offset_delta + 1;
+            zcq_batch_decode(h, sizeof(h), &bi) < 0 || h[16] != 2 || bi.base_offset != expect ||
+            bi.last_offset_delta < 0 || bi.last_offset_delta > INT32_MAX - (expect - s->base))
+            goto rescan;
+        expect = bi.base_offset + bi.last_offset_delta + 1;
         if (bi.max_timestamp > s->max_ts)
             s->max_ts = bi.max_timestamp;
         s->since_index += sz;
         pos += (uint32_t)sz;
     }
+    s->next = expect;
     return 0;
+
+rescan:
+    rc = zcq__seg_index_resize(log, s, true);
+    if (rc == 0)
+        rc = scan_segment(log, s, file_size, INT64_MAX, info, &cut, &cut_off);
+    if (rc < 0)
+        return rc;
+    return cut >= 0 ? -EUCLEAN : 0;
 }
 
 static void delete_segment_files(struct zcq_log *log, int64_t base)
@@ -474,10 +513,12 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
     {
         int64_t v[2] = {log->leo, log->start};
 
-        rc = zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2);
-        if (rc < 0)
-            goto fail;
-        log->recovery_point = log->leo;
+        /* Best effort: keeping the older (lower) recovery point is always safe, and a full
+         * filesystem must not stop a log from opening to serve reads and free space. */
+        if (zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2) == 0)
+            log->recovery_point = log->leo;
+        else
+            log->recovery_point = rp;
     }
     if (clean) {
         if (unlinkat(log->dirfd, ZCQ_CLEAN_FILE, 0) < 0) {
