@@ -50,7 +50,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/*_test.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
 TEST_HARNESS := $(O)/tests/harness.o
 
-BENCH_BIN := $(O)/bench/xfer_ref
+BENCH_BIN := $(O)/bench/xfer_ref $(O)/bench/store_bench
 
 # Fuzz targets: tests/fuzz/<name>_fuzz.c. The test build links each with a replay driver (no
 # libFuzzer needed, so gcc ASan builds it) to run its corpus, tests/fuzz/corpus/<name>/;
@@ -83,7 +83,8 @@ $(TEST_HARNESS): tests/harness.c tests/harness.h
 $(O)/tests/%: tests/unit/%.c $(TEST_HARNESS) $(OBJ_LIB)
 	@mkdir -p $(dir $@)
 	$(SAY) LD $@
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(TEST_HARNESS) $(OBJ_LIB) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -MF $@.d $(ALL_LDFLAGS) -o $@ $< $(TEST_HARNESS) \
+		$(OBJ_LIB) $(LIBS)
 
 $(O)/tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c $(OBJ_LIB)
 	@mkdir -p $(dir $@)
@@ -103,6 +104,12 @@ fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f _fuzz); mkdir -p build/fuzz/work-$$n; \
 		$$f -max_total_time=$${FUZZ_SECONDS:-60} -max_len=65536 build/fuzz/work-$$n \
 		tests/fuzz/corpus/$$n || exit 1; done
+
+# The storage benchmark measures the library itself, so it links it (and tests/batchgen.h).
+$(O)/bench/store_bench: bench/store_bench.c tests/batchgen.h $(OBJ_LIB)
+	@mkdir -p $(dir $@)
+	$(SAY) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(OBJ_LIB) $(LIBS)
 
 # The reference program is deliberately independent of zcq's code.
 $(O)/bench/%: bench/%.c
