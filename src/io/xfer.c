@@ -304,7 +304,6 @@ ssize_t zcq__xfer_pread(struct zcq_xfer *x, int src, void *buf, size_t n, off_t 
     return (ssize_t)done;
 }
 
-
 void *zcq__xfer_buf(struct zcq_xfer *x)
 {
     if (!x->buf && posix_memalign(&x->buf, (size_t)sysconf(_SC_PAGESIZE), x->buf_size) != 0) {

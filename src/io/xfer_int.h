@@ -108,5 +108,4 @@ ssize_t zcq__xfer_pread(struct zcq_xfer *x, int src, void *buf, size_t n, off_t 
  * (with x->why set) when out of memory. */
 void *zcq__xfer_buf(struct zcq_xfer *x);
 
-
 #endif

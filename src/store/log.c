@@ -39,8 +39,7 @@ const char *zcq_log_strerror(int err)
     }
 }
 
-void zcq__seg_path(const struct zcq_log *log, int64_t base, const char *ext, char *out,
-                   size_t len)
+void zcq__seg_path(const struct zcq_log *log, int64_t base, const char *ext, char *out, size_t len)
 {
     snprintf(out, len, "%s/%020" PRId64 ".%s", log->dir, base, ext);
 }
@@ -333,7 +332,8 @@ static int roll_locked(struct zcq_log *log, int64_t now_ms)
         return 0; /* nothing to roll away from */
     /* Direct mode wrote whole blocks: cut the zero slack so the file ends at its last batch,
      * as every rolled segment must. */
-    if ((log->cache && zcq_sys.ftruncate(old->fd, old->size) < 0) || zcq_sys.fdatasync(old->fd) < 0) {
+    if ((log->cache && zcq_sys.ftruncate(old->fd, old->size) < 0) ||
+        zcq_sys.fdatasync(old->fd) < 0) {
         log->err = -EIO;
         return log->err;
     }
@@ -475,8 +475,7 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
 out:
     pthread_mutex_unlock(&log->mu);
     if (rc == 0 && !(flags & ZCQ_APPEND_NOSYNC) &&
-        (zcq_log_config_sync_each(&log->cfg) ||
-         log->unflushed_msgs >= log->cfg.flush_messages)) {
+        (zcq_log_config_sync_each(&log->cfg) || log->unflushed_msgs >= log->cfg.flush_messages)) {
         rc = zcq_log_flush(log);
         if (rc == 0 && res)
             res->synced = true;
@@ -734,14 +733,14 @@ void zcq_log_slice_release(struct zcq_log *log, struct zcq_log_slice *s)
 
 /* --- Offsets and lookups --------------------------------------------------------------- */
 
-#define GETTER(name, field)                                                                     \
-    int64_t name(struct zcq_log *log)                                                          \
-    {                                                                                          \
-        int64_t v;                                                                             \
-        pthread_mutex_lock(&log->mu);                                                          \
-        v = log->field;                                                                        \
-        pthread_mutex_unlock(&log->mu);                                                        \
-        return v;                                                                              \
+#define GETTER(name, field)                                                                        \
+    int64_t name(struct zcq_log *log)                                                              \
+    {                                                                                              \
+        int64_t v;                                                                                 \
+        pthread_mutex_lock(&log->mu);                                                              \
+        v = log->field;                                                                            \
+        pthread_mutex_unlock(&log->mu);                                                            \
+        return v;                                                                                  \
     }
 GETTER(zcq_log_start_offset, start)
 GETTER(zcq_log_end_offset, leo)

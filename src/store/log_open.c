@@ -11,8 +11,8 @@
  *      rebuild an index that fails its check); from the recovery point on, validate every
  *      batch (length, magic, CRC-32C, dense offsets). At the first bad batch: if it starts
  *      below the recovery point, that is corruption of acknowledged data, so fail with
- *      -EUCLEAN and cut nothing (only the derived index files may have been rebuilt); else cut the segment there and delete every later
- *      segment (a torn tail).
+ *      -EUCLEAN and cut nothing (only the derived index files may have been rebuilt); else cut the
+ * segment there and delete every later segment (a torn tail).
  *   5. Sync the active segment (so everything kept is durable), write a fresh checkpoint,
  *      remove the clean marker and sync the directory before accepting appends.
  */
@@ -368,8 +368,7 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         }
         rc = zcq__seg_open(log, ckpt[1] > 0 ? ckpt[1] : 0, true, &s);
         if (rc < 0) {
-            snprintf(info->why, sizeof(info->why), "create the first segment: %s",
-                     strerror(-rc));
+            snprintf(info->why, sizeof(info->why), "create the first segment: %s", strerror(-rc));
             goto fail;
         }
         log->segs[log->nseg++] = s;
