@@ -123,12 +123,14 @@ check:
 	$(MAKE) BUILD=asan tests
 	tests/run.sh build/$(CCNAME)-asan/tests
 
+FORMAT_FILES := $(SRC_ALL) $(wildcard src/*/*.h) $(wildcard tests/*.c tests/*.h tests/unit/*.c \
+		tests/fuzz/*.c bench/*.c)
+
 format:
-	clang-format -i $(SRC_ALL) $(wildcard src/*/*.h) tests/*.c tests/*.h tests/unit/*.c bench/*.c
+	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	clang-format --dry-run --Werror $(SRC_ALL) $(wildcard src/*/*.h) tests/*.c tests/*.h \
-		tests/unit/*.c bench/*.c
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build zcq

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 jobs=$(nproc)
+echo "== style: clang-format"
+make format-check
 echo "== build: gcc release"
 make -j"$jobs" CC=gcc zcq
 echo "== build: clang release"
