@@ -75,4 +75,18 @@ static inline uint8_t *bg_build(int records, size_t vlen, int64_t ts, uint32_t s
     return b;
 }
 
+/* Define fn_pc() and fn_dio(): the test fn run in page-cache and in Direct I/O mode. The test
+ * file defines `static int mode_direct`, which fn reads to choose. */
+#define ZT_BOTH_MODES(fn)                                                                          \
+    static void fn##_pc(void)                                                                      \
+    {                                                                                              \
+        mode_direct = 0;                                                                           \
+        fn();                                                                                      \
+    }                                                                                              \
+    static void fn##_dio(void)                                                                     \
+    {                                                                                              \
+        mode_direct = 1;                                                                           \
+        fn();                                                                                      \
+    }
+
 #endif

@@ -683,23 +683,12 @@ static void enospc_ext4(void)
     mounted = false;
 }
 
-#define BOTH(fn)                                                                                   \
-    static void fn##_pc(void)                                                                      \
-    {                                                                                              \
-        mode_direct = 0;                                                                           \
-        fn();                                                                                      \
-    }                                                                                              \
-    static void fn##_dio(void)                                                                     \
-    {                                                                                              \
-        mode_direct = 1;                                                                           \
-        fn();                                                                                      \
-    }
-BOTH(sync_eio_kth)
-BOTH(flush_eio_kth)
-BOTH(open_sync_eio)
-BOTH(fsync_eio_kth)
-BOTH(write_fails)
-BOTH(enospc_ext4)
+ZT_BOTH_MODES(sync_eio_kth)
+ZT_BOTH_MODES(flush_eio_kth)
+ZT_BOTH_MODES(open_sync_eio)
+ZT_BOTH_MODES(fsync_eio_kth)
+ZT_BOTH_MODES(write_fails)
+ZT_BOTH_MODES(enospc_ext4)
 
 static const struct zcq_test tests[] = {
     {"pagecache/fdatasync_eio_kth", sync_eio_kth_pc, 120},

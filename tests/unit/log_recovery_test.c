@@ -772,24 +772,13 @@ static void leftovers(void)
     lc_free(a, N);
 }
 
-#define BOTH(fn)                                                                                   \
-    static void fn##_pc(void)                                                                      \
-    {                                                                                              \
-        mode_direct = 0;                                                                           \
-        fn();                                                                                      \
-    }                                                                                              \
-    static void fn##_dio(void)                                                                     \
-    {                                                                                              \
-        mode_direct = 1;                                                                           \
-        fn();                                                                                      \
-    }
-BOTH(torn_tail)
-BOTH(damaged_tails)
-BOTH(bit_flips)
-BOTH(below_recovery_point)
-BOTH(below_recovery_point_segments)
-BOTH(indexes_derived)
-BOTH(leftovers)
+ZT_BOTH_MODES(torn_tail)
+ZT_BOTH_MODES(damaged_tails)
+ZT_BOTH_MODES(bit_flips)
+ZT_BOTH_MODES(below_recovery_point)
+ZT_BOTH_MODES(below_recovery_point_segments)
+ZT_BOTH_MODES(indexes_derived)
+ZT_BOTH_MODES(leftovers)
 
 static const struct zcq_test tests[] = {
     {"pagecache/torn_tail", torn_tail_pc, 120},

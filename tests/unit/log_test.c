@@ -439,25 +439,14 @@ static void config_names(void)
     ZT_EQ(zcq_log_config_check(&c, why, sizeof(why)), -EINVAL);
 }
 
-#define BOTH(name, fn, t)                                                                          \
-    static void fn##_pc(void)                                                                      \
-    {                                                                                              \
-        mode_direct = 0;                                                                           \
-        fn();                                                                                      \
-    }                                                                                              \
-    static void fn##_dio(void)                                                                     \
-    {                                                                                              \
-        mode_direct = 1;                                                                           \
-        fn();                                                                                      \
-    }
-BOTH(append_read, append_read, 60)
-BOTH(rejects_bad_batches, rejects_bad_batches, 30)
-BOTH(roll_and_reopen, roll_and_reopen, 60)
-BOTH(roll_by_age, roll_by_age, 30)
-BOTH(retention, retention, 60)
-BOTH(timestamps, timestamps, 60)
-BOTH(truncate_to, truncate_to, 60)
-BOTH(sync_policy, sync_policy, 30)
+ZT_BOTH_MODES(append_read)
+ZT_BOTH_MODES(rejects_bad_batches)
+ZT_BOTH_MODES(roll_and_reopen)
+ZT_BOTH_MODES(roll_by_age)
+ZT_BOTH_MODES(retention)
+ZT_BOTH_MODES(timestamps)
+ZT_BOTH_MODES(truncate_to)
+ZT_BOTH_MODES(sync_policy)
 
 static const struct zcq_test tests[] = {
     {"pagecache/append_read", append_read_pc, 60},
