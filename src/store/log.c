@@ -394,6 +394,7 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
     struct zcq_batch_info bi;
     struct zcq_segment *s;
     int64_t base, pos;
+    bool sync_now = false;
     int rc;
 
     /* Validation needs no lock: it reads only the caller's bytes. */
@@ -465,6 +466,9 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
     if (log->oldest_unflushed_ms < 0)
         log->oldest_unflushed_ms = now_ms;
     log->unflushed_msgs += bi.record_count;
+    /* Decided under the mutex: another appender may reset the count as soon as it is free. */
+    sync_now =
+        zcq_log_config_sync_each(&log->cfg) || log->unflushed_msgs >= log->cfg.flush_messages;
     if (res) {
         res->base_offset = base;
         res->last_offset = s->next - 1;
@@ -474,8 +478,7 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
     rc = 0;
 out:
     pthread_mutex_unlock(&log->mu);
-    if (rc == 0 && !(flags & ZCQ_APPEND_NOSYNC) &&
-        (zcq_log_config_sync_each(&log->cfg) || log->unflushed_msgs >= log->cfg.flush_messages)) {
+    if (rc == 0 && !(flags & ZCQ_APPEND_NOSYNC) && sync_now) {
         rc = zcq_log_flush(log);
         if (rc == 0 && res)
             res->synced = true;
