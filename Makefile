@@ -37,7 +37,7 @@ endif
 
 ALL_CFLAGS  := $(CFLAGS_COMMON) $(CFLAGS_VARIANT) $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS_VARIANT) $(LDFLAGS)
-LIBS        := -luring -lxxhash -lm
+LIBS        := -luring -lxxhash -lisal -lm
 
 # Everything but the CLI entry point is library code the tests link against.
 SRC_ALL  := $(sort $(wildcard src/*/*.c))

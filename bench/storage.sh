@@ -17,7 +17,8 @@
 #   3. A lookup (zcq_log_read at a random offset + release) on a 1M-batch log takes < 2 us.
 #   4. A clean open of 10 GiB in ~1,000 segments takes < 0.5 s; an unclean open costs what the
 #      unflushed tail costs, whatever the log's size.
-#   5. An open partition costs <= 64 KiB of heap beyond its index mappings (mallinfo2).
+#   5. An open partition costs <= 64 KiB of memory beyond its index mappings: the larger of
+#      its heap (mallinfo2) and its RSS growth, with 1,000 logs open.
 #   6. (informative) read throughput, page cache warm/evicted vs Direct I/O and its cache.
 #
 # Environment: ROUNDS (default 5), MIB (goal 1 size, default 2048), BIG_GIB (goal 4, default 10,
@@ -64,6 +65,9 @@ done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+
+# fio is the second reference (scripts/deps.sh --bench installs it); without it, dd alone.
+scripts/deps.sh --bench || echo "storage.sh: could not install fio; dd is the only reference" >&2
 
 # A benchmark of a sanitizer build would measure the sanitizer, so the build is release.
 cc_word=${CC:-cc}
@@ -333,17 +337,20 @@ row 4 "unclean open after a crash with a $TAIL_MIB MiB unflushed tail, $BIG_GIB 
 
 # --- 5. memory ----------------------------------------------------------------------------
 echo "5. memory: $LOGS open logs" >&2
+# Judged on the larger of heap (mallinfo2) and RSS growth per log: heap counts allocations
+# never touched, RSS misses none that were touched (the Direct I/O cache is an mmap'd pool).
 for mode in pagecache direct; do
     settle
     line=$(sb memory --dir "$tmp/mem" --logs "$LOGS" --mode $mode)
-    h=$(field "$line" heap_per_log_open)
-    hu=$(field "$line" heap_per_log_used)
-    [ "${h%.*}" -le 65536 ] && ok=0 || ok=1
-    row 5 "heap per open log, $mode mode, $LOGS logs (RSS $(field "$line" rss_per_log_open) B)" \
-        "$h B" "-" "-" "<= 65536 B" "$(verdict "$ok")"
-    [ "${hu%.*}" -le 65536 ] && ok=0 || ok=1
-    row 5 "... after one append + read each (RSS $(field "$line" rss_per_log_used) B)" "$hu B" "-" \
-        "-" "<= 65536 B" "$(verdict "$ok")"
+    for when in open used; do
+        h=$(field "$line" heap_per_log_$when)
+        rs=$(field "$line" rss_per_log_$when)
+        worst=$(awk -v a="$h" -v b="$rs" 'BEGIN { printf "%.0f", (a > b ? a : b) }')
+        [ "$worst" -le 65536 ] && ok=0 || ok=1
+        if [ $when = open ]; then what="heap / RSS per open log, $mode mode, $LOGS logs"
+        else what="... after one append + read each"; fi
+        row 5 "$what" "$h B / $rs B" "-" "-" "<= 65536 B" "$(verdict "$ok")"
+    done
 done
 
 # --- 6. modes (informative) ---------------------------------------------------------------

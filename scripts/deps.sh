@@ -2,15 +2,17 @@
 # Install what zcq needs from Debian packages. Idempotent: installs only what is missing, and
 # runs apt-get update only when something is. Usage: scripts/deps.sh [--test]
 #   (no flag)  build dependencies
+#   --bench    also the benchmarks' references (fio)
 #   --test     also what the test suite needs (clang for the second compiler, clang-format for
 #              the style check, python3 for the CLI tests' JSON and SVG checks, mkfs.ext4 for
 #              the ENOSPC test)
 set -euo pipefail
 
-pkgs=(make gcc libc6-dev liburing-dev libxxhash-dev)
-if [ "${1:-}" = "--test" ]; then
-    pkgs+=(clang clang-format libclang-rt-dev python3 procps e2fsprogs)
-fi
+pkgs=(make gcc libc6-dev liburing-dev libxxhash-dev libisal-dev)
+case "${1:-}" in
+--test) pkgs+=(clang clang-format libclang-rt-dev python3 procps e2fsprogs) ;;
+--bench) pkgs+=(fio python3 procps) ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static ssize_t real_splice(int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t n,
@@ -19,6 +20,7 @@ static const struct zcq_sys zcq_sys_real = {
     .sendfile = sendfile,
     .splice = real_splice,
     .pwrite = pwrite,
+    .pwritev = pwritev,
     .fdatasync = fdatasync,
     .fsync = fsync,
     .ftruncate = ftruncate,
@@ -31,6 +33,7 @@ struct zcq_sys zcq_sys = {
     .sendfile = sendfile,
     .splice = real_splice,
     .pwrite = pwrite,
+    .pwritev = pwritev,
     .fdatasync = fdatasync,
     .fsync = fsync,
     .ftruncate = ftruncate,

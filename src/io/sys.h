@@ -7,8 +7,9 @@
 #ifndef ZCQ_IO_SYS_H
 #define ZCQ_IO_SYS_H
 
-#include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct zcq_sys {
     ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
@@ -19,6 +20,7 @@ struct zcq_sys {
                       unsigned int flags);
     /* storage (src/store) */
     ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    ssize_t (*pwritev)(int fd, const struct iovec *iov, int n, off_t off);
     int (*fdatasync)(int fd);
     int (*fsync)(int fd);
     int (*ftruncate)(int fd, off_t len);

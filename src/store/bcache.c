@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 
 enum { LOADING, READY, FAILED };
@@ -30,6 +31,7 @@ struct zcq_bcache {
     size_t mask;                  /* table size - 1 */
     struct zcq_bblock *lru, *mru; /* unpinned blocks, least recently used first */
     struct zcq_bblock *free_list; /* detached, unpinned */
+    unsigned char *arena;         /* max_blocks * block_size, reserved at creation */
     struct zcq_bcache_stats stats;
 };
 
@@ -118,7 +120,6 @@ static void detach(struct zcq_bcache *c, struct zcq_bblock *b)
 static struct zcq_bblock *take(struct zcq_bcache *c, int *err)
 {
     struct zcq_bblock *b = c->free_list;
-    int rc;
 
     if (b) {
         c->free_list = b->hash_next;
@@ -131,14 +132,10 @@ static struct zcq_bblock *take(struct zcq_bcache *c, int *err)
             *err = -ENOMEM;
             return NULL;
         }
-        /* O_DIRECT needs page alignment, not block alignment; aligning a 64 KiB block to
-         * 64 KiB made glibc spend a 132 KiB mapping on each (docs/storage.md, memory). */
-        rc = posix_memalign(&b->data, 4096, c->block_size);
-        if (rc) {
-            free(b);
-            *err = -rc;
-            return NULL;
-        }
+        /* Block i is arena slot i: page aligned, as O_DIRECT needs, and its pages cost memory
+         * only once touched, so a partition whose tail fills a tenth of a block holds that,
+         * not the whole block (docs/storage.md, memory). */
+        b->data = c->arena + c->nalloc * c->block_size;
         c->nalloc++;
         return b;
     }
@@ -188,6 +185,15 @@ int zcq_bcache_new(struct zcq_bcache **out, size_t capacity, size_t block_size)
         rc = -ENOMEM;
         goto fail;
     }
+    /* One reservation for every block the cache may hold: no per-block allocation, no heap
+     * fragmentation, and untouched blocks are address space only (MAP_NORESERVE). */
+    c->arena = mmap(NULL, c->max_blocks * block_size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (c->arena == MAP_FAILED) {
+        c->arena = NULL;
+        rc = -ENOMEM;
+        goto fail;
+    }
     rc = -pthread_mutex_init(&c->mu, NULL);
     if (rc)
         goto fail;
@@ -200,6 +206,8 @@ int zcq_bcache_new(struct zcq_bcache **out, size_t capacity, size_t block_size)
     return 0;
 
 fail:
+    if (c->arena)
+        munmap(c->arena, c->max_blocks * block_size);
     free(c->table);
     free(c);
     return rc;
@@ -207,8 +215,7 @@ fail:
 
 static void free_block(struct zcq_bblock *b)
 {
-    free(b->data);
-    free(b);
+    free(b); /* its data is arena memory */
 }
 
 void zcq_bcache_free(struct zcq_bcache *c)
@@ -239,6 +246,7 @@ void zcq_bcache_free(struct zcq_bcache *c)
     (void)freed;
     pthread_cond_destroy(&c->loaded);
     pthread_mutex_destroy(&c->mu);
+    munmap(c->arena, c->max_blocks * c->block_size);
     free(c->table);
     free(c);
 }
@@ -340,6 +348,52 @@ int zcq_bcache_get(struct zcq_bcache *c, uint64_t file_id, int fd, uint64_t bloc
 out:
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+int zcq_bcache_get_for_write(struct zcq_bcache *c, uint64_t file_id, int fd, uint64_t block_no,
+                             int has_data, struct zcq_bblock **out)
+{
+    struct zcq_bblock *b;
+    int rc = 0;
+
+    if (has_data)
+        return zcq_bcache_get(c, file_id, fd, block_no, out);
+    *out = NULL;
+    pthread_mutex_lock(&c->mu);
+    b = lookup(c, file_id, block_no);
+    if (b) {
+        /* Past the file's end nobody reads it from disk (readers stop at the hwm), but a
+         * stale entry may be loading; wait, then take it as it is. */
+        if (b->pins++ == 0 && b->state == READY)
+            lru_remove(c, b);
+        while (b->state == LOADING)
+            pthread_cond_wait(&c->loaded, &c->mu);
+        if (b->state == FAILED) {
+            rc = b->err;
+            unpin(c, b);
+            goto out;
+        }
+        *out = b;
+        goto out;
+    }
+    b = take(c, &rc);
+    if (!b)
+        goto out;
+    setup(b, file_id, block_no, READY);
+    b->pins = 1;
+    hash_insert(c, b);
+    *out = b;
+out:
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void zcq_bcache_extend(struct zcq_bcache *c, struct zcq_bblock *b, size_t upto)
+{
+    (void)c;
+    /* Holders read valid without the mutex: release it after the bytes it covers. */
+    if (upto > b->valid)
+        __atomic_store_n(&b->valid, (uint32_t)upto, __ATOMIC_RELEASE);
 }
 
 void zcq_bcache_put(struct zcq_bcache *c, struct zcq_bblock *b)

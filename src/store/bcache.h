@@ -5,7 +5,9 @@
  *
  * A block is identified by (file id, block number); the file id is a number the caller makes
  * unique per file for the cache's lifetime (a segment's base offset and a log's id, say).
- * Blocks are block_size bytes (a multiple of 4096), aligned for O_DIRECT.
+ * Blocks are block_size bytes (a multiple of 4096), aligned for O_DIRECT. Their memory is one
+ * reservation of capacity bytes made at creation (anonymous, MAP_NORESERVE): a block's pages
+ * cost memory once touched, so the cache's footprint is what it holds, up to capacity.
  *
  * Contract
  *   - zcq_bcache_get() returns a pinned block: its memory stays valid and in place until
@@ -55,6 +57,17 @@ size_t zcq_bcache_block_size(const struct zcq_bcache *c);
 int zcq_bcache_get(struct zcq_bcache *c, uint64_t file_id, int fd, uint64_t block_no,
                    struct zcq_bblock **out);
 void zcq_bcache_put(struct zcq_bcache *c, struct zcq_bblock *b);
+
+/* For a direct-mode append, which writes from cache blocks: block block_no of file_id, pinned.
+ * With has_data the block holds bytes of the file already (it is read from fd on a miss, as
+ * zcq_bcache_get does); without, it lies wholly past the file's end and a missing one is made
+ * empty (valid 0) with no I/O. The caller writes past the valid bytes only, then publishes
+ * them with zcq_bcache_extend(). */
+int zcq_bcache_get_for_write(struct zcq_bcache *c, uint64_t file_id, int fd, uint64_t block_no,
+                             int has_data, struct zcq_bblock **out);
+
+/* The first upto bytes of pinned block b now hold file content (valid grows, never shrinks). */
+void zcq_bcache_extend(struct zcq_bcache *c, struct zcq_bblock *b, size_t upto);
 
 /* The file's bytes [off, off + len) are now data: update cached blocks; with insert, cache
  * the blocks not present (evicting unpinned ones). Never fails: a block it cannot cache is

@@ -1,7 +1,8 @@
 /*
  * CRC-32C (Castagnoli, polynomial 0x1EDC6F41, reflected), as Kafka record batches use it.
- * Uses the CPU's crc32 instruction (SSE 4.2) when present, detected once at run time, and a
- * table-driven software version otherwise; both give identical results.
+ * zcq_crc32c() is Intel ISA-L's crc32_iscsi (libisal), which picks the fastest code for the CPU
+ * at run time; zcq_crc32c_sw() is an independent table-driven version kept as the reference
+ * the tests compare it with. Both give identical results.
  *
  * Contract: pure functions, no allocation, thread-safe.
  */
@@ -18,7 +19,7 @@ uint32_t zcq_crc32c(uint32_t crc, const void *buf, size_t len);
 /* The software version, whatever the CPU; for tests and for comparison. */
 uint32_t zcq_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
-/* 1 when zcq_crc32c uses the CPU instruction. */
+/* 1 when the CPU has CRC-32C instructions (SSE 4.2), which ISA-L then uses. */
 int zcq_crc32c_hw(void);
 
 #endif

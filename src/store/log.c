@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 const char *zcq_log_strerror(int err)
@@ -215,109 +216,6 @@ void zcq__seg_index_batch(struct zcq_log *log, struct zcq_segment *s, int64_t po
     s->max_ts = so_far;
 }
 
-/* --- Direct I/O tail ------------------------------------------------------------------- */
-
-int zcq__dio_load_tail(struct zcq_log *log)
-{
-    struct zcq_segment *s = zcq__active(log);
-    int64_t off = s->size & ~(int64_t)(ZCQ_DIO_ALIGN - 1);
-    ssize_t r;
-
-    log->tail_off = off;
-    if (s->size == off)
-        return 0;
-    r = pread(s->fd, log->tail, ZCQ_DIO_ALIGN, off);
-    if (r < 0)
-        return -errno;
-    if (r < s->size - off)
-        return -EIO;
-    return 0;
-}
-
-/* The aligned buffer a direct-mode append is composed in: one per thread (appends hold their
- * log's mutex, so a thread composes one write at a time), sized to the largest write so far,
- * so memory grows with threads, not with partitions. */
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-struct scratch {
-    unsigned char *p;
-    size_t cap;
-};
-
-static void scratch_free(void *v)
-{
-    struct scratch *sc = v;
-
-    free(sc->p);
-    free(sc);
-}
-
-static void scratch_init(void)
-{
-    (void)pthread_key_create(&scratch_key, scratch_free);
-}
-
-static unsigned char *dio_scratch(size_t need)
-{
-    struct scratch *sc;
-
-    pthread_once(&scratch_once, scratch_init);
-    sc = pthread_getspecific(scratch_key);
-    if (!sc) {
-        sc = calloc(1, sizeof(*sc));
-        if (!sc || pthread_setspecific(scratch_key, sc) != 0) {
-            free(sc);
-            return NULL;
-        }
-    }
-    if (sc->cap < need) {
-        void *p;
-
-        if (posix_memalign(&p, ZCQ_DIO_ALIGN, need) != 0)
-            return NULL;
-        free(sc->p);
-        sc->p = p;
-        sc->cap = need;
-    }
-    return sc->p;
-}
-
-/* Append len bytes at the active segment's end with O_DIRECT: compose the partial last block
- * (log->tail) and the new bytes in the thread's aligned scratch buffer, zero the slack, and
- * write every block from tail_off on (the partial block is rewritten as it fills). The slack
- * ends in zeros so recovery reads an all-zero header as the end of the log. Returns 0 or
- * -errno; on failure the segment's logical size and the tail are unchanged. */
-static int dio_append(struct zcq_log *log, struct zcq_segment *s, const void *p, size_t len)
-{
-    size_t used = (size_t)(s->size - log->tail_off);
-    size_t wlen = (used + len + ZCQ_DIO_ALIGN - 1) & ~(size_t)(ZCQ_DIO_ALIGN - 1);
-    int64_t end = s->size + (int64_t)len, new_off = end & ~(int64_t)(ZCQ_DIO_ALIGN - 1);
-    unsigned char *buf = dio_scratch(wlen);
-    size_t done = 0;
-
-    if (!buf)
-        return -ENOMEM;
-    memcpy(buf, log->tail, used);
-    memcpy(buf + used, p, len);
-    memset(buf + used + len, 0, wlen - used - len);
-    while (done < wlen) {
-        ssize_t w = zcq_sys.pwrite(s->fd, buf + done, wlen - done, log->tail_off + (off_t)done);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        if (w == 0)
-            return -EIO;
-        done += (size_t)w;
-    }
-    memcpy(log->tail, buf + (new_off - log->tail_off), (size_t)(end - new_off));
-    log->tail_off = new_off;
-    zcq_bcache_write(log->cache, s->file_id, (uint64_t)s->size, p, len, 1);
-    return 0;
-}
-
 /* --- Append ---------------------------------------------------------------------------- */
 
 /* Create the next segment at leo and make it active. The old one is synced first (invariant
@@ -330,9 +228,11 @@ static int roll_locked(struct zcq_log *log, int64_t now_ms)
 
     if (old->size == 0)
         return 0; /* nothing to roll away from */
-    /* Direct mode wrote whole blocks: cut the zero slack so the file ends at its last batch,
-     * as every rolled segment must. */
-    if ((log->cache && zcq_sys.ftruncate(old->fd, old->size) < 0) ||
+    /* Direct mode: every write behind must be done; and it wrote whole pages, so cut the zero
+     * slack (and the space reserved ahead) for the file to end at its last batch, as every
+     * rolled segment must. */
+    if ((log->cache && zcq__dio_drain(log) < 0) ||
+        (log->cache && zcq_sys.ftruncate(old->fd, old->size) < 0) ||
         zcq_sys.fdatasync(old->fd) < 0) {
         log->err = -EIO;
         return log->err;
@@ -368,7 +268,7 @@ static int roll_locked(struct zcq_log *log, int64_t now_ms)
     s->created_ms = now_ms;
     log->segs[log->nseg++] = s;
     if (log->cache)
-        log->tail_off = 0;
+        zcq__dio_reset(log, s, 0);
     {
         int64_t v[2] = {log->leo, log->start};
 
@@ -424,11 +324,17 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
     zcq_batch_assign(batch, base, leader_epoch);
 
     if (log->cache) {
-        rc = dio_append(log, s, batch, len);
+        /* Written behind (dio.c): a failure now is a full disk (nothing written) or the
+         * sticky error of an earlier write. */
+        rc = zcq__dio_append(log, s, batch, len);
+        if (rc < 0) {
+            if (rc != -ENOSPC && rc != -EDQUOT)
+                log->err = -EIO;
+            goto out;
+        }
     } else {
         size_t done = 0;
 
-        rc = 0;
         while (done < len) {
             ssize_t w = zcq_sys.pwrite(s->fd, (char *)batch + done, len - done, pos + (off_t)done);
 
@@ -440,17 +346,15 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
             }
             done += (size_t)w;
         }
-    }
-    if (rc < 0) {
-        /* Cut the partial batch back so the log stays whole. If that fails the file holds
-         * garbage we cannot remove: stop accepting appends (recovery will cut it). */
-        if (zcq_sys.ftruncate(s->fd, pos) < 0)
-            log->err = -EIO;
-        else if (rc != -ENOSPC && rc != -EDQUOT)
-            log->err = -EIO;
-        if (log->cache)
-            (void)zcq__dio_load_tail(log);
-        goto out;
+        if (rc < 0) {
+            /* Cut the partial batch back so the log stays whole. If that fails the file holds
+             * garbage we cannot remove: stop accepting appends (recovery will cut it). */
+            if (zcq_sys.ftruncate(s->fd, pos) < 0)
+                log->err = -EIO;
+            else if (rc != -ENOSPC && rc != -EDQUOT)
+                log->err = -EIO;
+            goto out;
+        }
     }
     if (s->created_ms < 0)
         s->created_ms = now_ms;
@@ -515,7 +419,10 @@ int zcq_log_flush(struct zcq_log *log)
     log->oldest_unflushed_ms = -1;
     pthread_mutex_unlock(&log->mu);
 
-    rc = zcq_sys.fdatasync(s->fd) < 0 ? -errno : 0;
+    /* Direct mode: the bytes must have been written behind before a sync can cover them. */
+    rc = log->cache ? zcq__dio_wait(log, s, target_pos) : 0;
+    if (rc == 0)
+        rc = zcq_sys.fdatasync(s->fd) < 0 ? -errno : 0;
 
     pthread_mutex_lock(&log->mu);
     log->syncing = false;
@@ -707,7 +614,9 @@ int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct z
             out->n++;
             at += (int64_t)n;
         }
-        if (rc < 0 && at == pos) {
+        /* The first batch is always whole: a cache that cannot hold it right now (every
+         * block pinned: -ENOBUFS, a transient condition) fails the read instead. */
+        if (rc < 0 && at < pos + first) {
             pthread_mutex_unlock(&log->mu);
             zcq_log_slice_release(log, out);
             return rc;
@@ -890,6 +799,11 @@ int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
     }
     if (offset == log->leo)
         goto out;
+    if (log->cache && zcq__dio_drain(log) < 0) {
+        log->err = -EIO;
+        rc = log->err;
+        goto out;
+    }
     i = seg_for(log, offset);
     s = log->segs[i];
     rc = locate(log, s, offset, s->size, &pos, &size, &base);
@@ -924,6 +838,8 @@ int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
     s->size = pos;
     s->next = offset;
     s->since_index = 0;
+    if (log->cache)
+        zcq__dio_reset(log, s, pos);
     log->leo = offset;
     if (log->hwm >= offset) {
         log->hwm = offset;
@@ -939,8 +855,6 @@ int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
         (void)zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2);
     }
     rc = zcq_fsync_dir(log->dirfd);
-    if (log->cache && s == zcq__active(log))
-        (void)zcq__dio_load_tail(log);
 out:
     pthread_mutex_unlock(&log->mu);
     return rc;
@@ -950,16 +864,20 @@ out:
 
 void zcq__log_free(struct zcq_log *log)
 {
+    if (log->cache)
+        (void)zcq__dio_drain(log); /* no writer may still use the log */
+    free(log->wb_blocks);
     for (int i = 0; i < log->nseg; i++)
         zcq__seg_unref(log, log->segs[i]);
     free(log->segs);
     if (log->cache)
         zcq__dio_cache_release();
-    free(log->tail);
     if (log->dirfd >= 0)
         close(log->dirfd);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
+    pthread_mutex_destroy(&log->wb_mu);
+    pthread_cond_destroy(&log->wb_cv);
     free(log->dir);
     free(log);
 }

@@ -134,7 +134,8 @@ struct zcq_log_slice {
  * Read batches from the one containing offset, up to max_bytes, never past the hwm or the end
  * of the segment the first batch is in; the first batch is returned whole even if larger than
  * max_bytes. Reading at the hwm returns an empty slice (n = 0, 0). Errors:
- * ZCQ_LOG_EOUTOFRANGE (below log start, above hwm), -EIO.
+ * ZCQ_LOG_EOUTOFRANGE (below log start, above hwm), -EIO; in Direct I/O mode also -ENOBUFS
+ * when every block of the cache is pinned (transient: retry once readers release theirs).
  */
 int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct zcq_log_slice *out);
 void zcq_log_slice_release(struct zcq_log *log, struct zcq_log_slice *s);

@@ -1,5 +1,6 @@
 /* Partition log configuration; see log_config.h. */
 #include "store/log_config.h"
+#include "store/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -102,6 +103,14 @@ int zcq_log_config_check(const struct zcq_log_config *c, char *why, size_t why_l
     }
     if (c->max_message_bytes < 61) {
         snprintf(why, why_len, "max.message.bytes must allow a batch header (61 bytes)");
+        return -EINVAL;
+    }
+    /* A direct-mode read hands out a batch as cache blocks, at most ZCQ_LOG_SLICE_MAX of them,
+     * and must always return the first batch whole. */
+    if (c->io_mode == ZCQ_IO_DIRECT &&
+        c->max_message_bytes > (int64_t)(ZCQ_LOG_SLICE_MAX - 1) * ZCQ_DIO_BLOCK) {
+        snprintf(why, why_len, "max.message.bytes must be at most %lld in zcq.io.mode=direct",
+                 (long long)(ZCQ_LOG_SLICE_MAX - 1) * ZCQ_DIO_BLOCK);
         return -EINVAL;
     }
     return 0;

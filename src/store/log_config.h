@@ -29,6 +29,8 @@
 
 enum zcq_io_mode { ZCQ_IO_PAGECACHE = 0, ZCQ_IO_DIRECT = 1 };
 
+#define ZCQ_DIO_BLOCK 65536 /* Direct I/O cache block size */
+
 struct zcq_log_config {
     int64_t segment_bytes;
     int64_t segment_ms;

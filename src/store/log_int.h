@@ -54,9 +54,20 @@ struct zcq_log {
 
     /* Direct I/O mode. */
     struct zcq_bcache *cache;
-    unsigned char *tail; /* one block: the active segment's bytes from tail_off to its end */
-    int64_t tail_off;    /* file position of tail[0], block aligned */
-    uint64_t id;         /* makes cache file ids unique across logs */
+    uint64_t id; /* makes cache file ids unique across logs */
+
+    /* Direct mode write-behind (dio.c, its invariants), under wb_mu. */
+    pthread_mutex_t wb_mu;
+    pthread_cond_t wb_cv;          /* a write finished */
+    struct zcq_segment *wb_seg;    /* the segment written behind: the active one */
+    int64_t wb_done, wb_end;       /* [wb_done, wb_end) of wb_seg is not yet written */
+    int64_t wb_alloc;              /* wb_seg's space is reserved (fallocate) up to here */
+    struct zcq_bblock **wb_blocks; /* dirty blocks, pinned, consecutive from wb_first */
+    uint64_t wb_first;
+    unsigned wb_n, wb_cap;
+    int wb_err;              /* a write behind failed: the log's sticky error */
+    bool wb_busy;            /* queued for or being written by a writer */
+    struct zcq_log *wb_next; /* the writers' queue */
 };
 
 static inline struct zcq_segment *zcq__active(struct zcq_log *log)
@@ -85,13 +96,27 @@ int zcq__seg_index_resize(struct zcq_log *log, struct zcq_segment *s, bool preal
 void zcq__seg_index_batch(struct zcq_log *log, struct zcq_segment *s, int64_t pos,
                           int64_t base_offset, int64_t max_ts, size_t len);
 
-/* Direct mode: (re)load the tail buffer for the active segment. */
-int zcq__dio_load_tail(struct zcq_log *log);
-
-/* Direct mode: the block cache all logs share, created by the first direct-mode log with its
- * zcq.direct.cache.bytes, freed when the last one closes. */
+/* Direct mode (dio.c): the block cache all logs share, and its writer threads, created by the
+ * first direct-mode log with its zcq.direct.cache.bytes, freed when the last one closes. */
 int zcq__dio_cache_acquire(size_t capacity, struct zcq_bcache **out);
 void zcq__dio_cache_release(void);
+
+/* Append len bytes at the end of active segment s (caller holds mu): into the cache, written
+ * behind. Errors: -ENOSPC/-EDQUOT (nothing written, not sticky), the write-behind error, -EIO,
+ * -ENOMEM. */
+int zcq__dio_append(struct zcq_log *log, struct zcq_segment *s, const void *p, size_t len);
+
+/* Wait until every byte appended is written and unpin the dirty blocks. Caller may hold mu
+ * (writers never take it). Returns the write-behind error, 0 if none. */
+int zcq__dio_drain(struct zcq_log *log);
+
+/* Wait until s's bytes below upto are written (or s is no longer written behind). Caller
+ * does not need mu. Returns the write-behind error, 0 if none. */
+int zcq__dio_wait(struct zcq_log *log, struct zcq_segment *s, int64_t upto);
+
+/* Start writing behind s (now active; nothing dirty), whose space is reserved up to alloc.
+ * Caller holds mu and has drained. */
+void zcq__dio_reset(struct zcq_log *log, struct zcq_segment *s, int64_t alloc);
 
 void zcq__log_free(struct zcq_log *log);
 

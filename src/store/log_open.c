@@ -32,39 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BLOCK_SIZE (64u * 1024u)
-
 static atomic_uint_fast64_t next_log_id = 1;
-
-/* The shared Direct I/O cache (see log_int.h). */
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct zcq_bcache *shared_cache;
-static unsigned cache_users;
-
-int zcq__dio_cache_acquire(size_t capacity, struct zcq_bcache **out)
-{
-    int rc = 0;
-
-    pthread_mutex_lock(&cache_mu);
-    if (!shared_cache)
-        rc = zcq_bcache_new(&shared_cache, capacity, BLOCK_SIZE);
-    if (rc == 0) {
-        cache_users++;
-        *out = shared_cache;
-    }
-    pthread_mutex_unlock(&cache_mu);
-    return rc;
-}
-
-void zcq__dio_cache_release(void)
-{
-    pthread_mutex_lock(&cache_mu);
-    if (cache_users && --cache_users == 0) {
-        zcq_bcache_free(shared_cache);
-        shared_cache = NULL;
-    }
-    pthread_mutex_unlock(&cache_mu);
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -323,6 +291,8 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         return -ENOMEM;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
+    pthread_mutex_init(&log->wb_mu, NULL);
+    pthread_cond_init(&log->wb_cv, NULL);
     log->cfg = *cfg;
     log->dirfd = -1;
     log->oldest_unflushed_ms = -1;
@@ -339,11 +309,6 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         goto fail;
     }
     if (cfg->io_mode == ZCQ_IO_DIRECT) {
-        if (posix_memalign((void **)&log->tail, ZCQ_DIO_ALIGN, ZCQ_DIO_ALIGN) != 0) {
-            log->tail = NULL;
-            rc = -ENOMEM;
-            goto fail;
-        }
         rc = zcq__dio_cache_acquire((size_t)cfg->direct_cache_bytes, &log->cache);
         if (rc < 0)
             goto fail;
@@ -504,9 +469,13 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         if (rc < 0)
             goto fail;
         if (log->cache) {
-            rc = zcq__dio_load_tail(log);
-            if (rc < 0)
+            struct stat ab;
+
+            if (fstat(a->fd, &ab) < 0) {
+                rc = -errno;
                 goto fail;
+            }
+            zcq__dio_reset(log, a, ab.st_size);
         }
     }
     {

@@ -3,7 +3,9 @@
  * zcq_sys table: EIO from fdatasync at every k-th call (sticky, fail-stop, never retried,
  * nothing acknowledged or made visible after it), EIO from fsync (directories, checkpoints),
  * EIO and ENOSPC from pwrite with and without a partial write and with the cut-back failing
- * too, and a real ENOSPC on a size-limited tmpfs and on a loop-mounted ext4 (root only).
+ * too, the same from the Direct I/O writers' pwritev (always sticky: the append returned
+ * before its write), and a real ENOSPC on a size-limited tmpfs and on a loop-mounted ext4
+ * (root only).
  * Each case ends by reopening the log: every acknowledged batch is there and appends work.
  */
 #include "harness.h"
@@ -83,10 +85,39 @@ static ssize_t fail_pwrite(int fd, const void *buf, size_t n, off_t off)
     if (fault.partial && fault.calls == fault.k) {
         size_t half = n / 2;
 
-        if (fcntl(fd, F_GETFL) & O_DIRECT)
-            half &= ~(size_t)4095; /* O_DIRECT writes whole blocks */
         if (half) {
             ssize_t w = pwrite(fd, buf, half, off);
+
+            if (w > 0)
+                fault.written += (size_t)w;
+            return w;
+        }
+    }
+    errno = fault.err;
+    return -1;
+}
+
+/* The Direct I/O writers' call: as fail_pwrite, on the iovecs' bytes. */
+static ssize_t fail_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+    if (!is_segment_fd(fd) || ++fault.calls < fault.k)
+        return pwritev(fd, iov, n, off);
+    if (fault.partial && fault.calls == fault.k) {
+        size_t total = 0, half;
+        struct iovec part[64];
+        int k = 0;
+
+        for (int i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        half = (total / 2) & ~(size_t)4095; /* O_DIRECT writes whole blocks */
+        for (size_t left = half; left && k < n && k < 64; k++) {
+            part[k] = iov[k];
+            if (part[k].iov_len > left)
+                part[k].iov_len = left;
+            left -= part[k].iov_len;
+        }
+        if (half) {
+            ssize_t w = pwritev(fd, part, k, off);
 
             if (w > 0)
                 fault.written += (size_t)w;
@@ -362,9 +393,9 @@ struct pw_case {
 };
 
 /*
- * A failed write is cut back (ftruncate to where the batch began) and the append fails with
- * the write's error. Out of space (ENOSPC, EDQUOT) is not sticky: the log is whole and later
- * appends may succeed once space is freed. Any other write error is fail-stop, like a failed
+ * Page-cache mode. A failed write is cut back (ftruncate to where the batch began) and the append
+ * fails with the write's error. Out of space (ENOSPC, EDQUOT) is not sticky: the log is whole and
+ * later appends may succeed once space is freed. Any other write error is fail-stop, like a failed
  * fdatasync (zcq_log_append in log.c: the device may be failing, and recovery at the next open
  * decides what is kept), and so is a cut-back that fails, since the file then holds bytes that
  * are not a batch.
@@ -390,25 +421,23 @@ static void write_fails(void)
         struct lc_batch a[N + 3], big;
         struct zcq_log *log;
         char name[32], logf[LC_PATH];
-        int64_t size0, logical, end;
+        int64_t size0, end;
         int n = N, rc;
 
         snprintf(name, sizeof(name), "w%zu", ci);
         setup(name);
-        lc_cfg(&c, mode_direct);
+        lc_cfg(&c, 0);
         c.flush_messages = 1;
         log = lc_open(dirpath, &c, NULL);
         lc_fill(log, a, N, 40);
         lc_seg_path(logf, sizeof(logf), dirpath, 0, "log");
         size0 = lc_file_size(logf);
-        logical = a[N - 1].pos + (int64_t)a[N - 1].len;
         end = a[N - 1].last + 1;
 
         inject(1, pc->err, pc->partial);
         zcq_sys.pwrite = fail_pwrite;
         if (pc->cut_fails)
             zcq_sys.ftruncate = fail_ftruncate;
-        /* Large enough that half of it is a whole block or more in direct mode. */
         rc = lc_append(log, 4, 3000, 2000, 77, 7, 0, &big, NULL);
         zcq_sys_restore();
         if (rc != -pc->err)
@@ -419,12 +448,10 @@ static void write_fails(void)
         ZT_EQ(zcq_log_durable_offset(log), end);
         ZT_EQ(zcq_log_high_watermark(log), end);
         if (!pc->cut_fails) {
-            /* Cut back to where the batch began: in direct mode that also drops the zero
-             * slack of the last block, which the next append writes again. */
-            ZT_EQ(lc_file_size(logf), mode_direct ? logical : size0);
+            ZT_EQ(lc_file_size(logf), size0); /* cut back to where the batch began */
         } else {
             /* The partial batch is still there. */
-            ZT_ASSERT(lc_file_size(logf) > (mode_direct ? logical : size0));
+            ZT_ASSERT(lc_file_size(logf) > size0);
         }
         for (int i = 0; i < N; i++)
             lc_check_batch(log, &a[i]);
@@ -445,7 +472,7 @@ static void write_fails(void)
 
         log = lc_open(dirpath, &c, &info);
         ZT_EQ(zcq_log_end_offset(log), end);
-        if (pc->cut_fails && !mode_direct)
+        if (pc->cut_fails)
             ZT_ASSERT(info.truncated_bytes > 0); /* recovery cut what the log could not */
         for (int i = 0; i < n; i++)
             lc_check_batch(log, &a[i]);
@@ -453,6 +480,70 @@ static void write_fails(void)
         lc_check_append(log, end, 5);
         ZT_OK(zcq_log_close(log));
         lc_free(a, n);
+    }
+}
+
+/*
+ * Direct I/O mode writes appends behind them (src/store/dio.c), so a failed write is found
+ * after its append returned: every such failure is sticky, and nothing past it is
+ * acknowledged or visible, since under flush.messages = 1 acknowledgement and visibility wait
+ * for the write and the sync. A full disk stays a clean, synchronous error there (space is
+ * reserved ahead of the appends: see enospc_ext4), so ENOSPC here is a device that fails
+ * anyway.
+ */
+static void write_behind_fails(void)
+{
+    enum { N = 5 };
+    static const struct pw_case cases[] = {
+        {"EIO", EIO, false, false, true},
+        {"EIO after a partial write", EIO, true, false, true},
+        {"ENOSPC after a partial write", ENOSPC, true, false, true},
+    };
+
+    for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+        const struct pw_case *pc = &cases[ci];
+        struct zcq_log_config c;
+        struct zcq_log_open_info info;
+        struct lc_batch a[N + 5], big;
+        struct zcq_log *log;
+        char name[32];
+        int64_t end;
+        int rc;
+
+        snprintf(name, sizeof(name), "wb%zu", ci);
+        setup(name);
+        lc_cfg(&c, 1);
+        c.flush_messages = 1;
+        log = lc_open(dirpath, &c, NULL);
+        lc_fill(log, a, N, 40);
+        end = a[N - 1].last + 1;
+
+        inject(1, pc->err, pc->partial);
+        zcq_sys.pwritev = fail_pwritev;
+        rc = lc_append(log, 4, 3000, 2000, 77, 7, 0, &big, NULL);
+        zcq_sys_restore();
+        if (rc != -EIO)
+            zt_fail(__FILE__, __LINE__, "%s: append returned %d", pc->name, rc);
+        ZT_ASSERT(pc->partial == (fault.written > 0));
+        ZT_EQ(zcq_log_error(log), -EIO);
+        ZT_EQ(zcq_log_durable_offset(log), end);
+        ZT_EQ(zcq_log_high_watermark(log), end);
+        for (int i = 0; i < N; i++)
+            lc_check_batch(log, &a[i]);
+        ZT_EQ(lc_append(log, 1, 10, 1, 1, 7, 0, &big, NULL), -EIO);
+        ZT_EQ(zcq_log_flush(log), -EIO);
+        zcq_log_abandon(log);
+
+        log = lc_open(dirpath, &c, &info);
+        ZT_EQ(zcq_log_end_offset(log), end);
+        if (pc->partial)
+            ZT_ASSERT(info.truncated_bytes > 0); /* recovery cut the torn write */
+        for (int i = 0; i < N; i++)
+            lc_check_batch(log, &a[i]);
+        lc_check_end(log, end);
+        lc_check_append(log, end, 5);
+        ZT_OK(zcq_log_close(log));
+        lc_free(a, N);
     }
 }
 
@@ -687,7 +778,13 @@ ZT_BOTH_MODES(sync_eio_kth)
 ZT_BOTH_MODES(flush_eio_kth)
 ZT_BOTH_MODES(open_sync_eio)
 ZT_BOTH_MODES(fsync_eio_kth)
-ZT_BOTH_MODES(write_fails)
+
+static void write_fails_pc(void)
+{
+    mode_direct = 0;
+    write_fails();
+}
+
 ZT_BOTH_MODES(enospc_ext4)
 
 static const struct zcq_test tests[] = {
@@ -700,7 +797,7 @@ static const struct zcq_test tests[] = {
     {"pagecache/fsync_eio_kth", fsync_eio_kth_pc, 120},
     {"direct/fsync_eio_kth", fsync_eio_kth_dio, 120},
     {"pagecache/write_fails", write_fails_pc, 60},
-    {"direct/write_fails", write_fails_dio, 60},
+    {"direct/write_behind_fails", write_behind_fails, 60},
     {"pagecache/enospc_tmpfs", enospc_tmpfs, 60},
     {"pagecache/enospc_ext4", enospc_ext4_pc, 60},
     {"direct/enospc_ext4", enospc_ext4_dio, 60},

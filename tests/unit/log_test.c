@@ -8,6 +8,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -439,6 +442,128 @@ static void config_names(void)
     ZT_EQ(zcq_log_config_check(&c, why, sizeof(why)), -EINVAL);
 }
 
+/*
+ * Appenders and readers at once, on a cache far smaller than the data in Direct I/O mode (so
+ * blocks are evicted while dirty ones stay pinned, and appends sometimes find every block
+ * pinned and write synchronously): every batch a reader sees up to the hwm is whole and valid,
+ * and after a close and reopen every appended batch reads back byte for byte.
+ */
+enum { CC_THREADS = 4, CC_READERS = 2, CC_PER = 300 };
+
+struct cc_arg {
+    struct zcq_log *log;
+    int id;
+    struct appended a[CC_PER];
+};
+
+static atomic_int cc_done;
+
+static void *cc_append(void *v)
+{
+    struct cc_arg *t = v;
+
+    for (int i = 0; i < CC_PER; i++) {
+        struct zcq_append_result r;
+        size_t len;
+        /* Sizes from a few bytes to past one cache block, so writes span blocks. */
+        size_t vlen = (size_t)((i * 7919 + t->id * 104729) % (i % 10 == 0 ? 90000 : 3000));
+        uint8_t *b = bg_build(1 + i % 5, vlen, 1000 + i, (uint32_t)(t->id * 100000 + i), &len);
+
+        if (zcq_log_append(t->log, b, len, 1, 1000 + i, 0, &r) < 0)
+            zt_fail(__FILE__, __LINE__, "append failed");
+        t->a[i].base = r.base_offset;
+        t->a[i].last = r.last_offset;
+        t->a[i].bytes = b;
+        t->a[i].len = len;
+    }
+    return NULL;
+}
+
+static void *cc_read(void *v)
+{
+    struct zcq_log *log = v;
+    int64_t off = 0;
+    long batches = 0;
+
+    while (!cc_done || off < zcq_log_high_watermark(log)) {
+        struct zcq_log_slice sl;
+        uint8_t *got;
+        size_t at = 0;
+        int rc;
+
+        if (off >= zcq_log_high_watermark(log)) {
+            if (cc_done)
+                break;
+            sched_yield();
+            continue;
+        }
+        rc = zcq_log_read(log, off, 200000, &sl);
+        if (rc == -ENOBUFS && mode_direct) {
+            sched_yield(); /* every cache block pinned at this instant: transient */
+            continue;
+        }
+        ZT_OK(rc);
+        got = gather(&sl);
+        while (at + 12 <= sl.bytes) {
+            int64_t sz = zcq_batch_size(got + at, sl.bytes - at);
+            struct zcq_batch_info bi;
+
+            if (sz <= 0 || at + (size_t)sz > sl.bytes)
+                break; /* the last batch may be cut */
+            if (zcq_batch_validate(got + at, (size_t)sz, &bi) != 0)
+                zt_fail(__FILE__, __LINE__, "invalid batch at offset %lld", (long long)off);
+            ZT_ASSERT(bi.base_offset + bi.last_offset_delta >= off);
+            off = bi.base_offset + bi.last_offset_delta + 1;
+            at += (size_t)sz;
+            batches++;
+        }
+        ZT_ASSERT(at > 0); /* the first batch is always whole */
+        free(got);
+        zcq_log_slice_release(log, &sl);
+    }
+    return (void *)batches;
+}
+
+static void concurrent(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    static struct cc_arg t[CC_THREADS];
+    pthread_t th[CC_THREADS], rd[CC_READERS];
+
+    setup();
+    cfg_for(&c);
+    c.segment_bytes = 4 << 20; /* rolls while appenders and readers run */
+    c.direct_cache_bytes = 1 << 20;
+    log = open_log(&c, NULL);
+    cc_done = 0;
+    for (int i = 0; i < CC_READERS; i++)
+        ZT_EQ(pthread_create(&rd[i], NULL, cc_read, log), 0);
+    for (int i = 0; i < CC_THREADS; i++) {
+        t[i].log = log;
+        t[i].id = i;
+        ZT_EQ(pthread_create(&th[i], NULL, cc_append, &t[i]), 0);
+    }
+    for (int i = 0; i < CC_THREADS; i++)
+        ZT_EQ(pthread_join(th[i], NULL), 0);
+    cc_done = 1;
+    for (int i = 0; i < CC_READERS; i++) {
+        void *n;
+
+        ZT_EQ(pthread_join(rd[i], &n), 0);
+        ZT_ASSERT((long)n >= CC_THREADS * CC_PER); /* each reader saw every batch */
+    }
+    ZT_EQ(zcq_log_end_offset(log), zcq_log_high_watermark(log));
+    ZT_OK(zcq_log_close(log));
+    log = open_log(&c, NULL);
+    for (int i = 0; i < CC_THREADS; i++) {
+        check_reads(log, t[i].a, 0, CC_PER);
+        free_all(t[i].a, CC_PER);
+    }
+    ZT_OK(zcq_log_close(log));
+}
+
+ZT_BOTH_MODES(concurrent)
 ZT_BOTH_MODES(append_read)
 ZT_BOTH_MODES(rejects_bad_batches)
 ZT_BOTH_MODES(roll_and_reopen)
@@ -465,6 +590,8 @@ static const struct zcq_test tests[] = {
     {"direct/truncate_to", truncate_to_dio, 60},
     {"pagecache/sync_policy", sync_policy_pc, 30},
     {"direct/sync_policy", sync_policy_dio, 30},
+    {"pagecache/concurrent", concurrent_pc, 120},
+    {"direct/concurrent", concurrent_dio, 120},
     {"config_names", config_names, 10},
 };
 
