@@ -57,7 +57,7 @@ GROUP_MIB=${GROUP_MIB:-64}          # per thread, 32 threads: 2 GiB a run
 SUSTAINED_MIB=${SUSTAINED_MIB:-320} # per thread: 10 GiB, past the kernel's dirty limit
 READ_MIB=${READ_MIB:-1024}
 SEGMENT_MIB=10 # goal 4: 10 GiB in ~1,000 segments
-TAIL_MIB=8     # goal 4: the unflushed tail, below a segment (a roll syncs)
+TAIL_MIB=8     # goal 4: the unflushed tail, below a segment (a roll makes a flush due)
 
 for v in ROUNDS MIB BIG_GIB LOGS LOOKUP_BATCHES GROUP_MIB SUSTAINED_MIB READ_MIB; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
@@ -197,7 +197,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
             fio_args=(1 1) ;;
         pagecache-nosync) dd_args=() sb_args=(--sync-end 0) fio_args=(0 0) ;;
         esac
-        # One segment holds it all: a roll syncs the segment it closes, which dd never does.
+        # One segment holds it all: a roll makes the segment it closes due for a sync, which dd never does.
         sb_args+=(--set "segment.bytes=$((append_seg_mib << 20))")
         steps=(dd store)
         [ $have_fio = 1 ] && [ ${#fio_args[@]} -gt 0 ] && steps+=(fio)

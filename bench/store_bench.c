@@ -550,14 +550,17 @@ static void cmd_recover(const struct opts *o)
         die("recover: --runs must be at least 1");
     config(&c, o);
     if (o->tail_mib >= o->segment_mib)
-        die("recover: --tail-mib must be below --segment-mib (a roll syncs)");
+        die("recover: --tail-mib must be below --segment-mib (a roll makes a flush due)");
     for (int r = 0; r < o->runs; r++) {
         struct zcq_log *log = open_log(o->dir, &c, NULL);
         double t0;
         int rc = zcq_log_roll(log, now_ms());
 
-        /* The roll synced everything before it and moved the recovery point to the new
-         * segment: what follows is the only unflushed data. */
+        /* The roll and the flush after it (which syncs the rolled segment, as the broker's
+         * flush after a roll does) move the recovery point to the new segment: what follows
+         * is the only unflushed data. */
+        if (rc == 0)
+            rc = zcq_log_flush(log);
         if (rc < 0)
             die("roll: %s", zcq_log_strerror(rc));
         for (int64_t i = 0; i < n; i++)

@@ -64,10 +64,31 @@ fail_errno:
     return rc;
 }
 
+static int close_ix(struct zcq_index *ix, bool trim, bool sync)
+{
+    int rc = 0;
+
+    if (ix->map)
+        munmap(ix->map, ix->map_bytes);
+    ix->map = NULL;
+    if (ix->fd >= 0) {
+        if (trim && zcq_sys.ftruncate(ix->fd, (off_t)ix->entries * ix->entry) < 0)
+            rc = -errno;
+        if (rc == 0 && sync && zcq_sys.fdatasync(ix->fd) < 0)
+            rc = -errno;
+        close(ix->fd);
+    }
+    ix->fd = -1;
+    return rc;
+}
+
 int zcq_index_resize(struct zcq_index *ix, const char *path, size_t max_bytes, bool prealloc)
 {
     uint32_t entries = ix->entries, entry = ix->entry;
-    int rc = zcq_index_close(ix, !prealloc);
+    /* A trim does not sync: a roll trims on the append path, and the sync comes with the next
+     * flush of the log (zcq_index_sync). An unsynced index is derived data: recovery checks it
+     * and rebuilds it. */
+    int rc = close_ix(ix, !prealloc, false);
 
     if (rc < 0)
         return rc;
@@ -81,21 +102,12 @@ int zcq_index_resize(struct zcq_index *ix, const char *path, size_t max_bytes, b
 
 int zcq_index_close(struct zcq_index *ix, bool trim)
 {
-    int rc = 0;
+    return close_ix(ix, trim, trim);
+}
 
-    if (ix->map)
-        munmap(ix->map, ix->map_bytes);
-    ix->map = NULL;
-    if (ix->fd >= 0) {
-        if (trim) {
-            if (zcq_sys.ftruncate(ix->fd, (off_t)ix->entries * ix->entry) < 0 ||
-                zcq_sys.fdatasync(ix->fd) < 0)
-                rc = -errno;
-        }
-        close(ix->fd);
-    }
-    ix->fd = -1;
-    return rc;
+int zcq_index_sync(const struct zcq_index *ix)
+{
+    return ix->fd >= 0 && zcq_sys.fdatasync(ix->fd) < 0 ? -errno : 0;
 }
 
 void zcq_index_add_offset(struct zcq_index *ix, uint32_t rel, uint32_t pos)

@@ -41,12 +41,15 @@ enum { ZCQ_INDEX_CREATE = 1, ZCQ_INDEX_PREALLOC = 2 };
 int zcq_index_open(struct zcq_index *ix, const char *path, uint32_t entry, size_t max_bytes,
                    unsigned flags);
 
-/* Re-map ix at the preallocated size (prealloc) or trimmed to its entries (!prealloc),
- * keeping its entries. */
+/* Re-map ix at the preallocated size (prealloc) or trimmed to its entries (!prealloc, not
+ * synced: see zcq_index_sync), keeping its entries. */
 int zcq_index_resize(struct zcq_index *ix, const char *path, size_t max_bytes, bool prealloc);
 
 /* Unmap and close; with trim, cut the file to its entries first (and sync it). */
 int zcq_index_close(struct zcq_index *ix, bool trim);
+
+/* fdatasync the index file. */
+int zcq_index_sync(const struct zcq_index *ix);
 
 static inline bool zcq_index_full(const struct zcq_index *ix)
 {

@@ -7,8 +7,9 @@
  *   2. start <= hwm <= leo, durable <= leo, leo == active->next.
  *   3. A segment's bytes [0, size) are whole, valid batches with dense offsets; bytes below
  *      the hwm never change while the segment lives (readers rely on it).
- *   4. Every segment but the active one is synced (rolls sync before switching), so only the
- *      active segment can hold data that is not durable.
+ *   4. Every segment but the active one and the pending_rolls just before it is synced; a
+ *      roll syncs nothing (it runs on the append path), the next flush syncs those, and the
+ *      recovery point never passes a segment that is not synced.
  *   5. err != 0 means no append is accepted and no durable offset advances.
  */
 #include "io/sys.h"
@@ -218,9 +219,11 @@ void zcq__seg_index_batch(struct zcq_log *log, struct zcq_segment *s, int64_t po
 
 /* --- Append ---------------------------------------------------------------------------- */
 
-/* Create the next segment at leo and make it active. The old one is synced first (invariant
- * 4) and its index trimmed; the directory is synced before any append lands in the new one;
- * then the recovery point moves to the new base. Caller holds mu. */
+/* Create the next segment at leo and make it active. No sync happens here, since appends
+ * (and so rolls) run on the broker's event loops: the old segment, both its indexes and the
+ * directory entry of the new one are synced by the next zcq_log_flush (pending_rolls says one
+ * is due; zcq_log_maybe_flush and the append result tell owners), which then moves the
+ * recovery point. Caller holds mu. */
 static int roll_locked(struct zcq_log *log, int64_t now_ms)
 {
     struct zcq_segment *old = zcq__active(log), *s;
@@ -231,19 +234,9 @@ static int roll_locked(struct zcq_log *log, int64_t now_ms)
     /* Direct mode: every write behind must be done; and it wrote whole pages, so cut the zero
      * slack (and the space reserved ahead) for the file to end at its last batch, as every
      * rolled segment must. */
-    if ((log->cache && zcq__dio_drain(log) < 0) ||
-        (log->cache && zcq_sys.ftruncate(old->fd, old->size) < 0) ||
-        zcq_sys.fdatasync(old->fd) < 0) {
+    if (log->cache && (zcq__dio_drain(log) < 0 || zcq_sys.ftruncate(old->fd, old->size) < 0)) {
         log->err = -EIO;
         return log->err;
-    }
-    old->synced_all = true;
-    if (log->durable < old->next)
-        log->durable = old->next;
-    if (zcq_log_config_sync_each(&log->cfg) && log->hwm < log->durable) {
-        log->hwm = log->durable;
-        log->hwm_seg = old;
-        log->hwm_pos = old->size;
     }
     if (log->nseg == log->capseg) {
         int cap = log->capseg ? log->capseg * 2 : 16;
@@ -257,24 +250,14 @@ static int roll_locked(struct zcq_log *log, int64_t now_ms)
     rc = zcq__seg_open(log, log->leo, true, &s);
     if (rc < 0)
         return rc; /* ENOSPC here is not sticky: nothing was written */
-    rc = zcq_fsync_dir(log->dirfd);
-    if (rc < 0) {
-        log->err = -EIO;
-        zcq__seg_unref(log, s);
-        return log->err;
-    }
     /* The old index is complete: trim it so a reopen knows its entry count. */
     (void)zcq__seg_index_resize(log, old, false);
     s->created_ms = now_ms;
     log->segs[log->nseg++] = s;
+    old->synced_all = false;
+    log->pending_rolls++;
     if (log->cache)
         zcq__dio_reset(log, s, 0);
-    {
-        int64_t v[2] = {log->leo, log->start};
-
-        if (zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2) == 0)
-            log->recovery_point = log->leo;
-    }
     return 0;
 }
 
@@ -396,16 +379,16 @@ out:
 
 int zcq_log_flush(struct zcq_log *log)
 {
-    struct zcq_segment *s;
-    int64_t target, target_pos;
-    int rc;
+    struct zcq_segment *s, *one[4], **rolled = one;
+    int64_t target, target_pos, rp = -1;
+    int rc = 0, nrolled = 0;
 
     pthread_mutex_lock(&log->mu);
     target = log->leo;
     /* Another thread's sync may already cover us: wait for it rather than sync again. */
-    while (log->syncing && !log->err && log->durable < target)
+    while (log->syncing && !log->err && (log->durable < target || log->pending_rolls))
         pthread_cond_wait(&log->cv, &log->mu);
-    if (log->err || log->durable >= target) {
+    if (log->err || (log->durable >= target && !log->pending_rolls)) {
         rc = log->err;
         pthread_mutex_unlock(&log->mu);
         return rc;
@@ -414,15 +397,52 @@ int zcq_log_flush(struct zcq_log *log)
     s = zcq__active(log);
     target_pos = s->size;
     s->refs++;
+    /* Rolled segments not synced yet: the pending_rolls just before the active one (a roll
+     * syncs nothing, and each flush syncs every one pending). */
+    if (log->pending_rolls > 4 &&
+        !(rolled = malloc(sizeof(*rolled) * (size_t)log->pending_rolls))) {
+        s->refs--;
+        pthread_mutex_unlock(&log->mu);
+        return -ENOMEM;
+    }
+    for (int i = log->nseg - 1 - log->pending_rolls; i < log->nseg - 1; i++) {
+        rolled[nrolled++] = log->segs[i];
+        log->segs[i]->refs++;
+    }
     log->syncing = true;
     log->unflushed_msgs = 0;
     log->oldest_unflushed_ms = -1;
     pthread_mutex_unlock(&log->mu);
 
+    for (int i = 0; i < nrolled && rc == 0; i++) {
+        if (zcq_sys.fdatasync(rolled[i]->fd) < 0 || zcq_index_sync(&rolled[i]->oix) < 0 ||
+            zcq_index_sync(&rolled[i]->tix) < 0)
+            rc = -EIO;
+    }
+    /* The new segments' directory entries, before anything in them counts as durable. */
+    if (rc == 0 && nrolled)
+        rc = zcq_fsync_dir(log->dirfd);
     /* Direct mode: the bytes must have been written behind before a sync can cover them. */
-    rc = log->cache ? zcq__dio_wait(log, s, target_pos) : 0;
+    if (rc == 0 && log->cache)
+        rc = zcq__dio_wait(log, s, target_pos);
     if (rc == 0)
         rc = zcq_sys.fdatasync(s->fd) < 0 ? -errno : 0;
+    if (rc == 0 && nrolled) {
+        /* Every segment before the first one still pending is now synced: the recovery point
+         * moves there (the active segment's base once none is pending). */
+        pthread_mutex_lock(&log->mu);
+        for (int i = 0; i < nrolled; i++)
+            rolled[i]->synced_all = true;
+        zcq__recount_pending(log);
+        rp = log->segs[log->nseg - 1 - log->pending_rolls]->base;
+        pthread_mutex_unlock(&log->mu);
+        {
+            int64_t v[2] = {rp, zcq_log_start_offset(log)};
+
+            if (zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2) < 0)
+                rp = -1; /* the older recovery point stays: always safe */
+        }
+    }
 
     pthread_mutex_lock(&log->mu);
     log->syncing = false;
@@ -432,6 +452,8 @@ int zcq_log_flush(struct zcq_log *log)
         log->err = -EIO;
         rc = log->err;
     } else if (!log->err) {
+        if (rp > log->recovery_point)
+            log->recovery_point = rp;
         if (log->durable < target)
             log->durable = target;
         if (zcq_log_config_sync_each(&log->cfg) && log->hwm < target) {
@@ -443,22 +465,35 @@ int zcq_log_flush(struct zcq_log *log)
         rc = log->err;
     }
     pthread_cond_broadcast(&log->cv);
+    for (int i = 0; i < nrolled; i++)
+        zcq__seg_unref(log, rolled[i]);
     zcq__seg_unref(log, s);
     pthread_mutex_unlock(&log->mu);
+    if (rolled != one)
+        free(rolled);
     return rc;
 }
 
-int zcq_log_maybe_flush(struct zcq_log *log, int64_t now_ms)
+bool zcq_log_flush_due(struct zcq_log *log, int64_t now_ms)
 {
     bool due;
 
     pthread_mutex_lock(&log->mu);
-    due = log->durable < log->leo &&
-          (log->unflushed_msgs >= log->cfg.flush_messages ||
-           (log->oldest_unflushed_ms >= 0 && log->cfg.flush_ms != INT64_MAX &&
-            now_ms - log->oldest_unflushed_ms >= log->cfg.flush_ms));
+    /* A rolled segment is synced soon whatever the policy (as Kafka flushes a segment when it
+     * rolls, off the request path): the recovery point must keep up, or a crash would rescan
+     * everything since. */
+    due = !log->err && (log->pending_rolls > 0 ||
+                        (log->durable < log->leo &&
+                         (log->unflushed_msgs >= log->cfg.flush_messages ||
+                          (log->oldest_unflushed_ms >= 0 && log->cfg.flush_ms != INT64_MAX &&
+                           now_ms - log->oldest_unflushed_ms >= log->cfg.flush_ms))));
     pthread_mutex_unlock(&log->mu);
-    return due ? zcq_log_flush(log) : 0;
+    return due;
+}
+
+int zcq_log_maybe_flush(struct zcq_log *log, int64_t now_ms)
+{
+    return zcq_log_flush_due(log, now_ms) ? zcq_log_flush(log) : 0;
 }
 
 /* --- Reads ----------------------------------------------------------------------------- */
@@ -726,6 +761,16 @@ int64_t zcq_log_offset_for_time(struct zcq_log *log, int64_t ts)
 
 /* --- Retention and truncation ---------------------------------------------------------- */
 
+void zcq__recount_pending(struct zcq_log *log)
+{
+    /* Segments deleted or truncated away are no longer pending; the active one never is. */
+    int n = 0;
+
+    while (n < log->nseg - 1 && !log->segs[log->nseg - 2 - n]->synced_all)
+        n++;
+    log->pending_rolls = n;
+}
+
 /* Remove the oldest segment (never the active one): rename its files to *.deleted, sync the
  * directory, and let the last reference unlink them. Caller holds mu. */
 static int delete_oldest(struct zcq_log *log)
@@ -744,6 +789,7 @@ static int delete_oldest(struct zcq_log *log)
     s->gone = true;
     memmove(log->segs, log->segs + 1, sizeof(*log->segs) * (size_t)(log->nseg - 1));
     log->nseg--;
+    zcq__recount_pending(log);
     log->start = log->segs[0]->base;
     if (log->hwm_seg == s) {
         /* The hwm was this segment's end, which is the next one's start. */
@@ -838,6 +884,7 @@ int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
     s->size = pos;
     s->next = offset;
     s->since_index = 0;
+    zcq__recount_pending(log);
     if (log->cache)
         zcq__dio_reset(log, s, pos);
     log->leo = offset;

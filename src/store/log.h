@@ -104,9 +104,13 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
  * caller's sync covered returns without a second one. */
 int zcq_log_flush(struct zcq_log *log);
 
-/* Sync if the flush policy's time or message threshold has passed; cheap otherwise. Appends
- * call it; flush.ms also needs the owner to call it on a timer (the broker's loop hands it to
- * a helper thread, since it may sync), or an idle log would keep old appends unsynced. */
+/* Whether a flush is due: the flush policy's time or message threshold has passed, or a
+ * segment rolled since the last flush (a roll syncs nothing itself: appends run on event
+ * loops). Cheap. Owners that append with ZCQ_APPEND_NOSYNC check it after appends and flush
+ * off the loop; flush.ms also needs a timer, or an idle log would keep old appends unsynced. */
+bool zcq_log_flush_due(struct zcq_log *log, int64_t now_ms);
+
+/* zcq_log_flush() if zcq_log_flush_due(). Appends without ZCQ_APPEND_NOSYNC call it. */
 int zcq_log_maybe_flush(struct zcq_log *log, int64_t now_ms);
 
 /* A read result: the bytes of whole batches, as file regions (page-cache mode: fd + position,

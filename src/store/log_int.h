@@ -28,7 +28,7 @@ struct zcq_segment {
     struct zcq_index oix, tix;
     unsigned refs;    /* the log's own + readers' */
     bool gone;        /* renamed *.deleted: unlink when the last ref goes */
-    bool synced_all;  /* fdatasync covered every byte (rolled segments) */
+    bool synced_all;  /* a rolled segment that a flush synced, with its indexes */
     uint64_t file_id; /* identity in the block cache */
 };
 
@@ -48,6 +48,7 @@ struct zcq_log {
     int64_t recovery_point; /* in the checkpoint file */
     int err;                /* sticky */
     bool syncing;           /* a flush is in progress (outside the mutex) */
+    int pending_rolls;      /* rolled segments before the active one not synced yet */
 
     int64_t unflushed_msgs;      /* records appended since the last sync */
     int64_t oldest_unflushed_ms; /* when the first of them came, -1 none */
@@ -119,5 +120,9 @@ int zcq__dio_wait(struct zcq_log *log, struct zcq_segment *s, int64_t upto);
 void zcq__dio_reset(struct zcq_log *log, struct zcq_segment *s, int64_t alloc);
 
 void zcq__log_free(struct zcq_log *log);
+
+/* Recompute pending_rolls: the rolled segments, just before the active one, not yet synced.
+ * Caller holds mu. */
+void zcq__recount_pending(struct zcq_log *log);
 
 #endif

@@ -448,12 +448,6 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         log->hwm = log->durable = log->leo;
         log->hwm_seg = a;
         log->hwm_pos = a->size;
-        for (int i = 0; i + 1 < log->nseg; i++)
-            log->segs[i]->synced_all = true;
-        if (!clean && zcq_sys.fdatasync(a->fd) < 0) {
-            rc = -errno;
-            goto fail;
-        }
         /* Rebuilt indexes of rolled segments are trimmed; the active one's preallocated. */
         for (int i = 0; i + 1 < log->nseg; i++) {
             struct zcq_segment *s = log->segs[i];
@@ -465,6 +459,25 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
                     goto fail;
             }
         }
+        /* After a crash, what recovery scanned (from the recovery point on) may be in the page
+         * cache only (a killed process leaves its writes there), and rolls no longer sync:
+         * sync it, indexes too, before the recovery point moves past it below. Segments below
+         * the recovery point were synced before it moved. */
+        for (int i = 0; !clean && i < log->nseg; i++) {
+            struct zcq_segment *s = log->segs[i];
+
+            if (i + 1 < log->nseg && log->segs[i + 1]->base <= rp)
+                continue;
+            if (zcq_sys.fdatasync(s->fd) < 0 ||
+                (i + 1 < log->nseg &&
+                 (zcq_index_sync(&s->oix) < 0 || zcq_index_sync(&s->tix) < 0))) {
+                rc = -EIO;
+                goto fail;
+            }
+        }
+        for (int i = 0; i + 1 < log->nseg; i++)
+            log->segs[i]->synced_all = true;
+        log->pending_rolls = 0;
         rc = zcq__seg_index_resize(log, a, true);
         if (rc < 0)
             goto fail;

@@ -13,6 +13,7 @@
 #include "io/sys.h"
 #include "logcheck.h"
 
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -30,11 +31,12 @@ static void setup(const char *name)
 /* --- Fault injection ------------------------------------------------------------------- */
 
 static struct {
-    int k;          /* the call that fails first (1-based); calls after it fail too */
-    int calls;      /* calls counted */
-    int err;        /* errno of the failure */
-    bool partial;   /* pwrite: call k writes half the bytes for real; the next one fails */
-    size_t written; /* bytes that partial write put in the file */
+    int k;                /* the call that fails first (1-based); calls after it fail too */
+    int calls;            /* calls counted */
+    int err;              /* errno of the failure */
+    bool partial;         /* pwrite: call k writes half the bytes for real; the next one fails */
+    size_t written;       /* bytes that partial write put in the file */
+    char failed[LC_PATH]; /* the file whose call failed first */
 } fault;
 
 /* Only calls on segment files count: index and checkpoint syncs are not the log's data. */
@@ -48,7 +50,11 @@ static bool is_segment_fd(int fd)
     if (n < 5)
         return false;
     target[n] = '\0';
-    return strcmp(target + n - 4, ".log") == 0;
+    if (strcmp(target + n - 4, ".log") != 0)
+        return false;
+    if (fault.calls + 1 == fault.k)
+        snprintf(fault.failed, sizeof(fault.failed), "%s", target);
+    return true;
 }
 
 static void inject(int k, int err, bool partial)
@@ -136,10 +142,30 @@ static int fail_ftruncate(int fd, off_t len)
     return -1;
 }
 
+/* Whether path names the newest (active) segment file of dir. */
+static bool is_last_segment(const char *dir, const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char last[256] = "";
+    struct dirent *e;
+    DIR *d = opendir(dir);
+
+    ZT_ASSERT(d);
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+
+        if (n > 4 && strcmp(e->d_name + n - 4, ".log") == 0 && strcmp(e->d_name, last) > 0)
+            snprintf(last, sizeof(last), "%s", e->d_name);
+    }
+    closedir(d);
+    return strcmp(base, last) == 0;
+}
+
 /* --- fdatasync fails at the k-th call -------------------------------------------------- */
 
 /* Appends with flush.messages = 1 (each acknowledged once synced) until the k-th fdatasync of a
- * segment fails, in an append's own sync or in a roll's sync of the old segment. */
+ * segment fails: the active segment's, or that of a segment rolled since the last sync (a roll
+ * syncs nothing itself; the next flush syncs it first). */
 static void sync_eio_kth(void)
 {
     enum { K = 40, MAX = 60 };
@@ -182,11 +208,12 @@ static void sync_eio_kth(void)
                     "-EIO",
                     k, rc, n);
         ZT_EQ(fault.calls, k);
-        /* A roll syncs the old segment before the batch is written; an append syncs after. */
-        if (zcq_log_end_offset(log) == durable)
-            in_roll++;
-        else
+        /* Either way the failed batch was appended first (the flush follows the append). */
+        ZT_EQ(zcq_log_end_offset(log), durable + fail_records);
+        if (is_last_segment(dirpath, fault.failed))
             in_append++;
+        else
+            in_roll++;
         /* Sticky; nothing acknowledged, made durable or made visible after the failure. */
         ZT_EQ(zcq_log_error(log), -EIO);
         ZT_EQ(zcq_log_durable_offset(log), durable);
@@ -231,8 +258,8 @@ static void sync_eio_kth(void)
         ZT_OK(zcq_log_close(log));
         lc_free(a, n);
     }
-    printf("the failed fdatasync was a roll's %d times, an append's %d times\n", in_roll,
-           in_append);
+    printf("the failed fdatasync was a rolled segment's %d times, the active one's %d times\n",
+           in_roll, in_append);
     ZT_ASSERT(in_roll > 0 && in_append > 0);
 }
 
