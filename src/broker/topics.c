@@ -7,6 +7,7 @@
  * the registry syncing) never blocks a produce or fetch lookup of another topic.
  */
 #include "broker/topics.h"
+#include "io/say.h"
 #include "store/crc32c.h"
 
 #include <dirent.h>
@@ -159,6 +160,7 @@ static void partition_free(struct zcq_topics *t, struct zcq_partition *p, bool r
 
     if (!p)
         return;
+    pthread_mutex_destroy(&p->wmu);
     if (remove) {
         zcq_log_abandon(p->log);
         part_dir(t, p->topic->name, p->index, path, sizeof(path));
@@ -221,11 +223,70 @@ static int open_partition(struct zcq_topics *t, struct zcq_topic *tp, int32_t i,
         free(p);
         return rc;
     }
+    if (!info.clean && (info.scanned_bytes || info.truncated_bytes || info.segments > 1))
+        zcq_say(ZCQ_INFO,
+                "partition %s-%" PRId32 " recovered after an unclean shutdown: %d segment(s), "
+                "%" PRId64 " bytes checked, %" PRId64 " bytes of torn tail cut, %d segment(s) "
+                "dropped, %d index(es) rebuilt",
+                tp->name, i, info.segments, info.scanned_bytes, info.truncated_bytes,
+                info.segments_deleted, info.indexes_rebuilt);
     p->index = i;
     p->refs = 1;
     p->topic = tp;
+    pthread_mutex_init(&p->wmu, NULL);
     tp->parts[i] = p;
     return 0;
+}
+
+void zcq_partition_ref(struct zcq_partition *p)
+{
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+const char *zcq_partition_topic(const struct zcq_partition *p)
+{
+    return p->topic->name;
+}
+
+void zcq_partition_watch(struct zcq_partition *p, struct zcq_pwatch *w)
+{
+    pthread_mutex_lock(&p->wmu);
+    w->p = p;
+    w->prev = NULL;
+    w->next = p->watchers;
+    if (p->watchers)
+        p->watchers->prev = w;
+    p->watchers = w;
+    __atomic_add_fetch(&p->nwatch, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&p->wmu);
+}
+
+void zcq_partition_unwatch(struct zcq_pwatch *w)
+{
+    struct zcq_partition *p = w->p;
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->wmu);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        p->watchers = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    __atomic_sub_fetch(&p->nwatch, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&p->wmu);
+    w->p = NULL;
+}
+
+void zcq_partition_notify(struct zcq_partition *p)
+{
+    if (__atomic_load_n(&p->nwatch, __ATOMIC_ACQUIRE) == 0)
+        return;
+    pthread_mutex_lock(&p->wmu);
+    for (struct zcq_pwatch *w = p->watchers; w; w = w->next)
+        w->cb(w);
+    pthread_mutex_unlock(&p->wmu);
 }
 
 /* Write the registry: every topic in `list` (n of them), plus `extra` if not NULL, minus
@@ -536,6 +597,7 @@ int zcq_topics_close(struct zcq_topics *t)
 
                 if (r < 0 && rc == 0)
                     rc = r;
+                pthread_mutex_destroy(&tp->parts[p]->wmu);
                 free(tp->parts[p]);
             }
         }
@@ -761,6 +823,19 @@ static void info_of(const struct zcq_topic *tp, struct zcq_topic_info *out)
     out->nconfig = tp->nconfig;
     if (tp->nconfig)
         memcpy(out->config, tp->config, sizeof(tp->config[0]) * (size_t)tp->nconfig);
+}
+
+int zcq_topics_each(struct zcq_topics *t, void (*fn)(void *arg, const char *name, int32_t n),
+                    void *arg)
+{
+    int n;
+
+    pthread_rwlock_rdlock(&t->lock);
+    n = t->n;
+    for (int i = 0; i < n; i++)
+        fn(arg, t->topics[i]->name, t->topics[i]->n);
+    pthread_rwlock_unlock(&t->lock);
+    return n;
 }
 
 int zcq_topics_list(struct zcq_topics *t, struct zcq_topic_info *out, int max)

@@ -25,6 +25,7 @@
 
 #include "store/log.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,13 +45,40 @@ const char *zcq_topics_strerror(int err);
 
 struct zcq_topics;
 
+struct zcq_pwatch;
+
 struct zcq_partition {
     struct zcq_log *log;
     int32_t index;
     /* private */
     unsigned refs;
     struct zcq_topic *topic;
+    pthread_mutex_t wmu; /* guards watchers */
+    struct zcq_pwatch *watchers;
+    int nwatch;       /* read without wmu as a hint (atomic) */
+    int flush_queued; /* a background flush is queued (atomic; the broker's coalescing) */
 };
+
+/*
+ * Watching a partition for new data (long-polling fetches): zcq_partition_notify() calls every
+ * watcher's cb, on the notifying thread, with the partition's watch lock held, so cb must be
+ * short and must not watch or unwatch (a wakeup post is what it is for). After
+ * zcq_partition_unwatch() returns, cb is not running and will not run again. A watcher holds
+ * no reference: its owner keeps the partition referenced while watching.
+ */
+struct zcq_pwatch {
+    void (*cb)(struct zcq_pwatch *w);
+    /* private */
+    struct zcq_partition *p;
+    struct zcq_pwatch *prev, *next;
+};
+
+void zcq_partition_watch(struct zcq_partition *p, struct zcq_pwatch *w);
+void zcq_partition_unwatch(struct zcq_pwatch *w); /* no-op if not watching */
+
+/* The partition's readable end moved (an append, or a sync under flush.messages = 1). Cheap
+ * when nobody watches. */
+void zcq_partition_notify(struct zcq_partition *p);
 
 /* A topic-level setting, kept as given (Kafka's names), and applied over the defaults. */
 struct zcq_topic_config {
@@ -92,13 +120,22 @@ int zcq_topics_grow(struct zcq_topics *t, const char *name, int32_t n, int valid
                     size_t why_len);
 
 /* Find partition `part` of topic name[0..len): referenced, or NULL (unknown topic or
- * partition). */
+ * partition). zcq_partition_ref() takes one more reference on a partition already held. */
 struct zcq_partition *zcq_topics_get(struct zcq_topics *t, const char *name, size_t len,
                                      int32_t part);
 void zcq_partition_put(struct zcq_topics *t, struct zcq_partition *p);
+void zcq_partition_ref(struct zcq_partition *p);
+
+/* The topic name of a partition (valid while the partition is referenced). */
+const char *zcq_partition_topic(const struct zcq_partition *p);
 
 /* Number of partitions of a topic, or ZCQ_TOPIC_EUNKNOWN. */
 int32_t zcq_topics_partitions(struct zcq_topics *t, const char *name, size_t len);
+
+/* Call fn for every topic, in name order, under the registry's read lock (fn must not block
+ * or call back into the registry). Returns the number of topics. */
+int zcq_topics_each(struct zcq_topics *t, void (*fn)(void *arg, const char *name, int32_t n),
+                    void *arg);
 
 /* Describe topics: all of them (names == NULL) into out[0..max); returns how many exist
  * (may exceed max), or one (its info) for a name. */

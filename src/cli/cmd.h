@@ -13,5 +13,6 @@ struct zcq_cmd {
 };
 
 int zcq_cmd_copies(int argc, char **argv);
+int zcq_cmd_serve(int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 static const struct zcq_cmd cmds[] = {
+    {"serve", "run the broker (Kafka protocol)", zcq_cmd_serve},
     {"copies", "measure every Linux transfer technique on this machine", zcq_cmd_copies},
 };
 

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* mincore() needs a mapping; map at most this much at a time to bound address space. */
@@ -53,6 +55,55 @@ int zcq_pc_residency(int fd, off_t off, size_t len, size_t *resident, size_t *to
     }
     free(vec);
     return rc;
+}
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451 /* the same number on every architecture (asm-generic) */
+#endif
+
+struct pc_range {
+    uint64_t off, len;
+};
+struct pc_stat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+int zcq_pc_resident(int fd, off_t off, size_t len)
+{
+    static int no_cachestat; /* ENOSYS seen: a kernel before 6.5 */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+    if (len == 0)
+        return 1;
+    if (!__atomic_load_n(&no_cachestat, __ATOMIC_RELAXED)) {
+        struct pc_range r = {(uint64_t)off, (uint64_t)len};
+        struct pc_stat st;
+
+        if (syscall(__NR_cachestat, fd, &r, &st, 0) == 0) {
+            uint64_t first = (uint64_t)off / page, last = ((uint64_t)off + len - 1) / page;
+            struct stat sb;
+
+            if (st.nr_cache >= last - first + 1)
+                return 1;
+            /* Pages past the end of the file are never cached: clip and count again. */
+            if (fstat(fd, &sb) < 0)
+                return -errno;
+            if ((uint64_t)sb.st_size <= (uint64_t)off)
+                return 1;
+            if ((uint64_t)off + len > (uint64_t)sb.st_size)
+                last = ((uint64_t)sb.st_size - 1) / page;
+            return st.nr_cache >= last - first + 1;
+        }
+        if (errno != ENOSYS)
+            return -errno;
+        __atomic_store_n(&no_cachestat, 1, __ATOMIC_RELAXED);
+    }
+    {
+        size_t res, tot;
+        int rc = zcq_pc_residency(fd, off, len, &res, &tot);
+
+        return rc < 0 ? rc : res == tot;
+    }
 }
 
 int zcq_pc_drop(int fd)

@@ -14,6 +14,11 @@
  * file. *resident and *total are in pages. Errors: -EBADF, -ENOMEM, -EINVAL. */
 int zcq_pc_residency(int fd, off_t off, size_t len, size_t *resident, size_t *total);
 
+/* Whether every page of [off, off + len) (clipped to the file) is in the page cache: 1 yes,
+ * 0 no, -errno when it cannot tell. One cachestat(2) call on Linux 6.5+ (no mapping, cheap
+ * enough for every fetch on an event loop); older kernels fall back to mmap + mincore. */
+int zcq_pc_resident(int fd, off_t off, size_t len);
+
 /* Write back and drop every cached page of fd: fdatasync(), then
  * posix_fadvise(POSIX_FADV_DONTNEED). Pages another process has mapped or locked stay.
  * Errors: those of fdatasync() and posix_fadvise(). */

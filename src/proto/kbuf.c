@@ -303,3 +303,19 @@ void zcq_kw_patch_i32(struct zcq_kw *w, size_t pos, int32_t v)
     if (!w->err && pos + 4 <= w->len)
         memcpy(w->buf + pos, &b, 4);
 }
+
+void zcq_kw_patch_i16(struct zcq_kw *w, size_t pos, int16_t v)
+{
+    uint16_t b = htobe16((uint16_t)v);
+
+    if (!w->err && pos + 2 <= w->len)
+        memcpy(w->buf + pos, &b, 2);
+}
+
+void zcq_kw_patch_i64(struct zcq_kw *w, size_t pos, int64_t v)
+{
+    uint64_t b = htobe64((uint64_t)v);
+
+    if (!w->err && pos + 8 <= w->len)
+        memcpy(w->buf + pos, &b, 8);
+}

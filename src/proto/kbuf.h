@@ -96,5 +96,8 @@ void zcq_kw_bytes(struct zcq_kw *w, struct zcq_kstr s);
 /* Reserve an int32 to fill in later (a size or a count); returns its position. */
 size_t zcq_kw_reserve_i32(struct zcq_kw *w);
 void zcq_kw_patch_i32(struct zcq_kw *w, size_t pos, int32_t v);
+/* Overwrite a value already written at pos (a result known only later). */
+void zcq_kw_patch_i16(struct zcq_kw *w, size_t pos, int16_t v);
+void zcq_kw_patch_i64(struct zcq_kw *w, size_t pos, int64_t v);
 
 #endif

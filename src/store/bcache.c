@@ -350,6 +350,26 @@ out:
     return rc;
 }
 
+int zcq_bcache_peek(struct zcq_bcache *c, uint64_t file_id, uint64_t block_no,
+                    struct zcq_bblock **out)
+{
+    struct zcq_bblock *b;
+    int rc = -EAGAIN;
+
+    *out = NULL;
+    pthread_mutex_lock(&c->mu);
+    b = lookup(c, file_id, block_no);
+    if (b && b->state == READY) {
+        c->stats.hits++;
+        if (b->pins++ == 0)
+            lru_remove(c, b);
+        *out = b;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
 int zcq_bcache_get_for_write(struct zcq_bcache *c, uint64_t file_id, int fd, uint64_t block_no,
                              int has_data, struct zcq_bblock **out)
 {

@@ -58,6 +58,10 @@ int zcq_bcache_get(struct zcq_bcache *c, uint64_t file_id, int fd, uint64_t bloc
                    struct zcq_bblock **out);
 void zcq_bcache_put(struct zcq_bcache *c, struct zcq_bblock *b);
 
+/* The block, pinned, only if it is cached and loaded: -EAGAIN otherwise (never reads). */
+int zcq_bcache_peek(struct zcq_bcache *c, uint64_t file_id, uint64_t block_no,
+                    struct zcq_bblock **out);
+
 /* For a direct-mode append, which writes from cache blocks: block block_no of file_id, pinned.
  * With has_data the block holds bytes of the file already (it is read from fd on a miss, as
  * zcq_bcache_get does); without, it lies wholly past the file's end and a missing one is made

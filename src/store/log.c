@@ -138,18 +138,24 @@ void zcq__seg_unref(struct zcq_log *log, struct zcq_segment *s)
 }
 
 ssize_t zcq__seg_read(struct zcq_log *log, struct zcq_segment *s, void *buf, size_t len,
-                      int64_t pos)
+                      int64_t pos, unsigned flags)
 {
     size_t done = 0;
 
     if (!log->cache) {
         while (done < len) {
-            ssize_t r = pread(s->fd, (char *)buf + done, len - done, pos + (off_t)done);
+            struct iovec iov = {(char *)buf + done, len - done};
+            ssize_t r = preadv2(s->fd, &iov, 1, pos + (off_t)done,
+                                (flags & ZCQ_READ_NOWAIT) ? RWF_NOWAIT : 0);
 
             if (r < 0 && errno == EINTR)
                 continue;
+            if (r < 0 && errno == EOPNOTSUPP && (flags & ZCQ_READ_NOWAIT)) {
+                flags &= ~ZCQ_READ_NOWAIT; /* this filesystem cannot tell: just read */
+                continue;
+            }
             if (r < 0)
-                return -errno;
+                return errno == EAGAIN ? -EAGAIN : -errno;
             if (r == 0)
                 break;
             done += (size_t)r;
@@ -161,10 +167,12 @@ ssize_t zcq__seg_read(struct zcq_log *log, struct zcq_segment *s, void *buf, siz
         uint64_t at = (uint64_t)pos + done;
         struct zcq_bblock *b;
         size_t in, n, valid;
-        int rc = zcq_bcache_get(log->cache, s->file_id, s->fd, at / bs, &b);
+        int rc = (flags & ZCQ_READ_NOWAIT)
+                     ? zcq_bcache_peek(log->cache, s->file_id, at / bs, &b)
+                     : zcq_bcache_get(log->cache, s->file_id, s->fd, at / bs, &b);
 
         if (rc < 0)
-            return done ? (ssize_t)done : rc;
+            return done && rc != -EAGAIN ? (ssize_t)done : rc;
         in = at % bs;
         valid = b->valid;
         n = valid > in ? valid - in : 0;
@@ -379,16 +387,22 @@ out:
 
 int zcq_log_flush(struct zcq_log *log)
 {
+    return zcq_log_flush_upto(log, -1);
+}
+
+int zcq_log_flush_upto(struct zcq_log *log, int64_t upto)
+{
     struct zcq_segment *s, *one[4], **rolled = one;
     int64_t target, target_pos, rp = -1;
     int rc = 0, nrolled = 0;
+    bool all = upto < 0;
 
     pthread_mutex_lock(&log->mu);
-    target = log->leo;
+    target = all ? log->leo : upto;
     /* Another thread's sync may already cover us: wait for it rather than sync again. */
-    while (log->syncing && !log->err && (log->durable < target || log->pending_rolls))
+    while (log->syncing && !log->err && (log->durable < target || (all && log->pending_rolls)))
         pthread_cond_wait(&log->cv, &log->mu);
-    if (log->err || (log->durable >= target && !log->pending_rolls)) {
+    if (log->err || (log->durable >= target && (!all || !log->pending_rolls))) {
         rc = log->err;
         pthread_mutex_unlock(&log->mu);
         return rc;
@@ -517,27 +531,47 @@ static int seg_for(struct zcq_log *log, int64_t offset)
 /* The most locate() reads at once; the default index.interval.bytes (4096) plus a header fits. */
 #define LOCATE_WINDOW 8192
 
-/* Position of the batch containing offset in s, and that batch's size: index lookup, then a
- * short scan of headers. Returns 0, or -ENOENT when offset is at or past the segment's end.
+/* Where a scan for offset in s starts: the index entry at or before it. The index lives in a
+ * mapping a roll replaces, so this part runs under mu; the scan (I/O) does not. */
+struct scan_start {
+    int64_t pos;
+    bool exact; /* the entry is the batch itself (large batches): its header is enough */
+};
+
+static struct scan_start scan_start(struct zcq_segment *s, int64_t offset)
+{
+    uint32_t found, rel = (uint32_t)(offset - s->base);
+    struct scan_start st;
+
+    st.pos = zcq_index_lookup(&s->oix, rel, &found);
+    st.exact = found == rel;
+    return st;
+}
+
+/* Position of the batch containing offset in s, and that batch's size: a short scan of
+ * headers from st, never past limit. Returns 0, or -ENOENT when offset is at or past limit.
+ * Needs no lock: the caller holds a reference on s, and bytes below the hwm never change
+ * (invariant 3), so readers never hold the log's mutex across a disk read, which would stall
+ * appends to the partition (on an event loop) for as long.
  *
  * The scan reads the log in windows, not a header at a time: the batch sought starts less
  * than index.interval.bytes after the entry found, which with small batches is dozens of
  * headers, and one pread each made a lookup cost ~30 us on a 1M-batch log (docs/storage.md).
  * One window of interval + a header covers that distance in one read. */
-static int locate(struct zcq_log *log, struct zcq_segment *s, int64_t offset, int64_t limit,
-                  int64_t *pos_out, int64_t *size_out, int64_t *base_out)
+static int locate(struct zcq_log *log, struct zcq_segment *s, struct scan_start st, int64_t offset,
+                  int64_t limit, unsigned flags, int64_t *pos_out, int64_t *size_out,
+                  int64_t *base_out)
 {
     enum { H = 27 }; /* header bytes needed: up to lastOffsetDelta */
-    uint32_t found, rel = (uint32_t)(offset - s->base);
-    int64_t pos = zcq_index_lookup(&s->oix, rel, &found);
+    int64_t pos = st.pos;
     int64_t wpos = 0, wlen = 0; /* w holds the file's bytes [wpos, wpos + wlen) */
     int64_t span = log->cfg.index_interval_bytes < LOCATE_WINDOW - H
                        ? log->cfg.index_interval_bytes + H
                        : LOCATE_WINDOW;
     unsigned char w[LOCATE_WINDOW];
 
-    if (found == rel)
-        span = H; /* the entry is the batch itself (large batches): its header is enough */
+    if (st.exact)
+        span = H;
     while (pos < limit) {
         const unsigned char *h;
         int64_t sz, base, last;
@@ -545,12 +579,12 @@ static int locate(struct zcq_log *log, struct zcq_segment *s, int64_t offset, in
 
         if (pos + H > wpos + wlen) {
             int64_t want = limit - pos < span ? limit - pos : span;
-            ssize_t r = want < H ? 0 : zcq__seg_read(log, s, w, (size_t)want, pos);
+            ssize_t r = want < H ? 0 : zcq__seg_read(log, s, w, (size_t)want, pos, flags);
 
             if (r < 0)
                 return (int)r;
             if (r < H)
-                return -EIO;
+                return (flags & ZCQ_READ_NOWAIT) ? -EAGAIN : -EIO;
             wpos = pos;
             wlen = r;
             span = LOCATE_WINDOW; /* past the first window: the scan is a long one */
@@ -576,7 +610,14 @@ static int locate(struct zcq_log *log, struct zcq_segment *s, int64_t offset, in
 
 int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct zcq_log_slice *out)
 {
+    return zcq_log_read_flags(log, offset, max_bytes, 0, out);
+}
+
+int zcq_log_read_flags(struct zcq_log *log, int64_t offset, size_t max_bytes, unsigned flags,
+                       struct zcq_log_slice *out)
+{
     struct zcq_segment *s;
+    struct scan_start st;
     int64_t pos, first, base, end, limit;
     int rc = 0, i;
 
@@ -584,11 +625,13 @@ int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct z
     out->first_offset = offset;
     pthread_mutex_lock(&log->mu);
     if (offset < log->start || offset > log->hwm) {
-        rc = ZCQ_LOG_EOUTOFRANGE;
-        goto out;
+        pthread_mutex_unlock(&log->mu);
+        return ZCQ_LOG_EOUTOFRANGE;
     }
-    if (offset == log->hwm)
-        goto out; /* nothing yet: an empty slice */
+    if (offset == log->hwm) {
+        pthread_mutex_unlock(&log->mu);
+        return 0; /* nothing yet: an empty slice */
+    }
     i = seg_for(log, offset);
     s = log->segs[i];
     /* Readers see bytes up to the hwm only (invariant 3 keeps them stable). */
@@ -596,17 +639,41 @@ int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct z
         limit = log->hwm_pos;
     else
         limit = s->base < log->hwm_seg->base ? s->size : 0;
-    rc = locate(log, s, offset, limit, &pos, &first, &base);
-    if (rc == -ENOENT && i + 1 < log->nseg) {
+    st = scan_start(s, offset);
+    s->refs++;
+    pthread_mutex_unlock(&log->mu);
+
+    rc = locate(log, s, st, offset, limit, flags, &pos, &first, &base);
+    if (rc == -ENOENT) {
         /* The offset is the next segment's first: an empty tail here. */
-        s = log->segs[i + 1];
-        limit = s == log->hwm_seg ? log->hwm_pos : s->size;
-        rc = locate(log, s, offset, limit, &pos, &first, &base);
+        struct zcq_segment *next = NULL;
+
+        pthread_mutex_lock(&log->mu);
+        zcq__seg_unref(log, s);
+        for (int k = 0; k + 1 < log->nseg; k++) {
+            if (log->segs[k] == s) {
+                next = log->segs[k + 1];
+                break;
+            }
+        }
+        if (next && next->base <= log->hwm) {
+            s = next;
+            limit = s == log->hwm_seg ? log->hwm_pos : s->size;
+            st = scan_start(s, offset);
+            s->refs++;
+        } else {
+            s = NULL;
+        }
+        pthread_mutex_unlock(&log->mu);
+        if (!s)
+            return 0;
+        rc = locate(log, s, st, offset, limit, flags, &pos, &first, &base);
     }
     if (rc < 0) {
-        if (rc == -ENOENT)
-            rc = 0;
-        goto out;
+        pthread_mutex_lock(&log->mu);
+        zcq__seg_unref(log, s);
+        pthread_mutex_unlock(&log->mu);
+        return rc == -ENOENT ? 0 : rc;
     }
     /* Whole first batch, then up to max_bytes; the last batch may be cut (clients drop the
      * fragment, as with Kafka). */
@@ -615,8 +682,7 @@ int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct z
         end = limit;
     out->first_offset = base;
     out->bytes = (uint64_t)(end - pos);
-    s->refs++;
-    out->seg = s;
+    out->seg = s; /* the reference taken above */
     if (!log->cache) {
         out->n = 1;
         out->c[0].fd = s->fd;
@@ -630,7 +696,9 @@ int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct z
             struct zcq_bblock *b;
             size_t in = (size_t)at % bs, n;
 
-            rc = zcq_bcache_get(log->cache, s->file_id, s->fd, (uint64_t)at / bs, &b);
+            rc = (flags & ZCQ_READ_NOWAIT)
+                     ? zcq_bcache_peek(log->cache, s->file_id, (uint64_t)at / bs, &b)
+                     : zcq_bcache_get(log->cache, s->file_id, s->fd, (uint64_t)at / bs, &b);
             if (rc < 0)
                 break;
             n = b->valid > in ? b->valid - in : 0;
@@ -652,15 +720,12 @@ int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct z
         /* The first batch is always whole: a cache that cannot hold it right now (every
          * block pinned: -ENOBUFS, a transient condition) fails the read instead. */
         if (rc < 0 && at < pos + first) {
-            pthread_mutex_unlock(&log->mu);
             zcq_log_slice_release(log, out);
             return rc;
         }
         rc = 0;
         out->bytes = (uint64_t)(at - pos);
     }
-out:
-    pthread_mutex_unlock(&log->mu);
     return rc;
 }
 
@@ -704,6 +769,11 @@ int zcq_log_error(struct zcq_log *log)
     return v;
 }
 
+const struct zcq_log_config *zcq_log_cfg(const struct zcq_log *log)
+{
+    return &log->cfg;
+}
+
 int zcq_log_segment_count(struct zcq_log *log)
 {
     int v;
@@ -716,9 +786,16 @@ int zcq_log_segment_count(struct zcq_log *log)
 
 int64_t zcq_log_offset_for_time(struct zcq_log *log, int64_t ts)
 {
-    int64_t result;
+    return zcq_log_offset_for_time2(log, ts, NULL);
+}
+
+int64_t zcq_log_offset_for_time2(struct zcq_log *log, int64_t ts, int64_t *found_ts)
+{
+    struct zcq_segment *s = NULL;
+    int64_t result, pos = 0, limit = 0;
     int i;
 
+    /* Find where to look under the mutex; read without it (see locate). */
     pthread_mutex_lock(&log->mu);
     result = log->leo;
     for (i = 0; i < log->nseg; i++) {
@@ -726,35 +803,45 @@ int64_t zcq_log_offset_for_time(struct zcq_log *log, int64_t ts)
             break;
     }
     if (i < log->nseg) {
-        struct zcq_segment *s = log->segs[i];
-        uint32_t rel = zcq_index_lookup_time(&s->tix, ts), found;
-        int64_t pos = zcq_index_lookup(&s->oix, rel, &found);
-        unsigned char h[43];
+        uint32_t rel, found;
 
-        /* Scan batch headers from there for the first whose maxTimestamp reaches ts. */
-        while (pos < s->size) {
-            ssize_t r = zcq__seg_read(log, s, h, sizeof(h), pos);
-            int64_t sz, base, maxts;
-
-            if (r < (ssize_t)sizeof(h)) {
-                result = r < 0 ? r : -EIO;
-                break;
-            }
-            sz = zcq_batch_size(h, sizeof(h));
-            memcpy(&base, h, 8);
-            memcpy(&maxts, h + 35, 8);
-            maxts = (int64_t)be64toh((uint64_t)maxts);
-            if (sz <= 0) {
-                result = -EIO;
-                break;
-            }
-            if (maxts >= ts) {
-                result = (int64_t)be64toh((uint64_t)base);
-                break;
-            }
-            pos += sz;
-        }
+        s = log->segs[i];
+        rel = zcq_index_lookup_time(&s->tix, ts);
+        pos = zcq_index_lookup(&s->oix, rel, &found);
+        limit = s->size;
+        s->refs++;
     }
+    pthread_mutex_unlock(&log->mu);
+    if (!s)
+        return result;
+    /* Scan batch headers from there for the first whose maxTimestamp reaches ts. */
+    while (pos < limit) {
+        unsigned char h[43];
+        ssize_t r = zcq__seg_read(log, s, h, sizeof(h), pos, 0);
+        int64_t sz, base, maxts;
+
+        if (r < (ssize_t)sizeof(h)) {
+            result = r < 0 ? r : -EIO;
+            break;
+        }
+        sz = zcq_batch_size(h, sizeof(h));
+        memcpy(&base, h, 8);
+        memcpy(&maxts, h + 35, 8);
+        maxts = (int64_t)be64toh((uint64_t)maxts);
+        if (sz <= 0) {
+            result = -EIO;
+            break;
+        }
+        if (maxts >= ts) {
+            result = (int64_t)be64toh((uint64_t)base);
+            if (found_ts)
+                *found_ts = maxts;
+            break;
+        }
+        pos += sz;
+    }
+    pthread_mutex_lock(&log->mu);
+    zcq__seg_unref(log, s);
     pthread_mutex_unlock(&log->mu);
     return result;
 }
@@ -852,7 +939,7 @@ int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
     }
     i = seg_for(log, offset);
     s = log->segs[i];
-    rc = locate(log, s, offset, s->size, &pos, &size, &base);
+    rc = locate(log, s, scan_start(s, offset), offset, s->size, 0, &pos, &size, &base);
     if (rc < 0 || base != offset) {
         rc = -EINVAL; /* not a batch boundary */
         goto out;

@@ -104,6 +104,10 @@ int zcq_log_append(struct zcq_log *log, void *batch, size_t len, int32_t leader_
  * caller's sync covered returns without a second one. */
 int zcq_log_flush(struct zcq_log *log);
 
+/* The same, but done as soon as every record below upto is durable: a caller whose data an
+ * earlier sync covered returns without one (a syncing caller still syncs all there is). */
+int zcq_log_flush_upto(struct zcq_log *log, int64_t upto);
+
 /* Whether a flush is due: the flush policy's time or message threshold has passed, or a
  * segment rolled since the last flush (a roll syncs nothing itself: appends run on event
  * loops). Cheap. Owners that append with ZCQ_APPEND_NOSYNC check it after appends and flush
@@ -142,6 +146,16 @@ struct zcq_log_slice {
  * when every block of the cache is pinned (transient: retry once readers release theirs).
  */
 int zcq_log_read(struct zcq_log *log, int64_t offset, size_t max_bytes, struct zcq_log_slice *out);
+
+enum {
+    ZCQ_READ_NOWAIT = 1, /* never wait for the device: -EAGAIN if the batch headers the lookup
+                          * needs (page-cache mode: preadv2 RWF_NOWAIT) or the first batch's
+                          * blocks (Direct I/O mode) are not in memory. The caller reads
+                          * again without it off its event loop (which brings them in). The
+                          * slice's file regions may still be cold: see io/pagecache.h. */
+};
+int zcq_log_read_flags(struct zcq_log *log, int64_t offset, size_t max_bytes, unsigned flags,
+                       struct zcq_log_slice *out);
 void zcq_log_slice_release(struct zcq_log *log, struct zcq_log_slice *s);
 
 /* Offsets. */
@@ -155,6 +169,9 @@ int zcq_log_error(struct zcq_log *log); /* the sticky error, 0 if none */
  * ListOffsets by timestamp, at batch granularity). Errors: -EIO. */
 int64_t zcq_log_offset_for_time(struct zcq_log *log, int64_t ts);
 
+/* The same, and the maxTimestamp of the batch found in *found_ts (untouched if none). */
+int64_t zcq_log_offset_for_time2(struct zcq_log *log, int64_t ts, int64_t *found_ts);
+
 /* Delete whole segments by retention.ms (segment's newest timestamp older than now - ms) and
  * retention.bytes; never the active segment. Returns the number deleted or -errno. */
 int zcq_log_retain(struct zcq_log *log, int64_t now_ms);
@@ -165,6 +182,9 @@ int zcq_log_roll(struct zcq_log *log, int64_t now_ms);
 /* Remove every batch at or after offset (which must be a batch boundary or the leo); later
  * replication needs it. Errors: -EINVAL (not a boundary, below log start). */
 int zcq_log_truncate_to(struct zcq_log *log, int64_t offset);
+
+/* The configuration the log was opened with (fixed for its life). */
+const struct zcq_log_config *zcq_log_cfg(const struct zcq_log *log);
 
 /* Number of segments, for tests and metrics. */
 int zcq_log_segment_count(struct zcq_log *log);

@@ -89,6 +89,30 @@ int zcq_log_config_set(struct zcq_log_config *c, const char *key, const char *va
     return -EINVAL;
 }
 
+const char *zcq_log_config_name(size_t i, int topic)
+{
+    if (i >= sizeof(keys) / sizeof(keys[0]))
+        return NULL;
+    return topic ? keys[i].topic : keys[i].broker;
+}
+
+int zcq_log_config_get(const struct zcq_log_config *c, const char *key, char *buf, size_t len)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const struct key *k = &keys[i];
+
+        if (strcmp(key, k->broker) != 0 && strcmp(key, k->topic) != 0)
+            continue;
+        if (k->off == SIZE_MAX)
+            snprintf(buf, len, "%s", c->io_mode == ZCQ_IO_DIRECT ? "direct" : "pagecache");
+        else
+            snprintf(buf, len, "%lld",
+                     (long long)*(const int64_t *)(const void *)((const char *)c + k->off));
+        return 0;
+    }
+    return -EINVAL;
+}
+
 int zcq_log_config_check(const struct zcq_log_config *c, char *why, size_t why_len)
 {
     /* An index entry is 12 bytes at most (time index); a segment must hold a batch. */

@@ -53,6 +53,12 @@ void zcq_log_config_default(struct zcq_log_config *c);
 int zcq_log_config_set(struct zcq_log_config *c, const char *key, const char *value, char *why,
                        size_t why_len);
 
+/* The i-th setting's broker-wide (topic = 0) or topic name, i from 0; NULL past the last. */
+const char *zcq_log_config_name(size_t i, int topic);
+
+/* Format key's value (either of its names) into buf. Returns 0, or -EINVAL for an unknown key. */
+int zcq_log_config_get(const struct zcq_log_config *c, const char *key, char *buf, size_t len);
+
 /* Check the whole configuration for consistency (e.g. segment.bytes >= 64 KiB, the index can
  * hold at least one entry). Returns 0 or -EINVAL with why. */
 int zcq_log_config_check(const struct zcq_log_config *c, char *why, size_t why_len);

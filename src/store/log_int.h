@@ -86,9 +86,10 @@ int zcq__seg_open(struct zcq_log *log, int64_t base, bool create, struct zcq_seg
 void zcq__seg_unref(struct zcq_log *log, struct zcq_segment *s);
 
 /* Read len bytes of segment s at pos into buf (direct mode: through the block cache).
- * Returns the bytes read (short at EOF) or -errno. */
+ * Returns the bytes read (short at EOF) or -errno; with ZCQ_READ_NOWAIT, -EAGAIN rather than
+ * wait for the device. */
 ssize_t zcq__seg_read(struct zcq_log *log, struct zcq_segment *s, void *buf, size_t len,
-                      int64_t pos);
+                      int64_t pos, unsigned flags);
 
 /* Map s's indexes preallocated (to add entries) or trimmed to their entries. */
 int zcq__seg_index_resize(struct zcq_log *log, struct zcq_segment *s, bool prealloc);

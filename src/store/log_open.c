@@ -148,7 +148,7 @@ static int scan_segment(struct zcq_log *log, struct zcq_segment *s, int64_t file
         int64_t sz;
         bool full = expect >= validate_from;
 
-        r = zcq__seg_read(log, s, h, sizeof(h), pos);
+        r = zcq__seg_read(log, s, h, sizeof(h), pos, 0);
         if (r < 0) {
             rc = (int)r;
             break;
@@ -171,7 +171,7 @@ static int scan_segment(struct zcq_log *log, struct zcq_segment *s, int64_t file
                 buf = nb;
                 cap = (size_t)sz;
             }
-            r = zcq__seg_read(log, s, buf, (size_t)sz, pos);
+            r = zcq__seg_read(log, s, buf, (size_t)sz, pos, 0);
             if (r < 0) {
                 rc = (int)r;
                 break;
@@ -228,7 +228,7 @@ static int load_clean(struct zcq_log *log, struct zcq_segment *s, int64_t file_s
     s->since_index = 0;
     while ((int64_t)pos < file_size) {
         struct zcq_batch_info bi;
-        ssize_t r = zcq__seg_read(log, s, h, sizeof(h), pos);
+        ssize_t r = zcq__seg_read(log, s, h, sizeof(h), pos, 0);
         int64_t sz;
 
         if (r < 0)

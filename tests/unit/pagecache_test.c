@@ -134,6 +134,31 @@ static void drop_then_read(void)
     close(fd);
 }
 
+/* zcq_pc_resident (what the broker asks before it sendfiles a range from its event loop):
+ * yes for a written range, no once dropped, yes again for what was read back, and the end
+ * of the file does not count against a range that runs past it. */
+static void resident_probe(void)
+{
+    const size_t size = 4 * 1024 * 1024;
+    int fd = make_file(size);
+
+    ZT_EQ(zcq_pc_resident(fd, 0, size), 1);
+    ZT_EQ(zcq_pc_resident(fd, 100, 5000), 1);
+    ZT_EQ(zcq_pc_resident(fd, (off_t)size - 10, 1 << 20), 1); /* clipped at EOF */
+    ZT_EQ(zcq_pc_resident(fd, (off_t)size + PAGE, 100), 1);   /* wholly past EOF */
+    ZT_EQ(zcq_pc_resident(fd, 0, 0), 1);
+    skip_if_fs_keeps_pages(fd);
+    drop_cold(fd);
+    ZT_EQ(zcq_pc_resident(fd, 0, size), 0);
+    ZT_EQ(zcq_pc_resident(fd, (off_t)size / 2, 3 * PAGE), 0);
+    read_range(fd, (off_t)size / 2, 3 * PAGE);
+    ZT_EQ(zcq_pc_resident(fd, (off_t)size / 2, 3 * PAGE), 1);
+    ZT_EQ(zcq_pc_resident(fd, (off_t)size / 2 + 17, 2 * PAGE), 1);
+    ZT_EQ(zcq_pc_resident(fd, (off_t)size - PAGE, PAGE), 0);
+    ZT_EQ(zcq_pc_resident(-1, 0, 10), -EBADF);
+    close(fd);
+}
+
 /* zcq_pc_drop cannot take pages another mapping holds (pagecache.h says so): the mapped,
  * touched page stays, the rest goes. */
 static void drop_keeps_mapped_pages(void)
@@ -248,6 +273,7 @@ static const struct zcq_test tests[] = {
     {"pagecache/range-clipping", range_clipping, 30},
     {"pagecache/big-sparse-file", big_sparse_file, 30},
     {"pagecache/bad-fds", bad_fds, 30},
+    {"pagecache/resident-probe", resident_probe, 30},
 };
 
 ZT_MAIN(tests)

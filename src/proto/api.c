@@ -1,0 +1,148 @@
+/* The dispatch table and ApiVersions; see api.h. */
+#include "proto/api.h"
+
+#include "proto/kerr.h"
+
+#include <string.h>
+
+struct api {
+    int16_t key, min, max;
+    const char *name;
+    void (*handle)(struct zcq_kreq *r);
+};
+
+/* Non-flexible versions only, ApiVersions v3 excepted; the low ends are what librdkafka's
+ * feature checks and kafka-python's version guess need (kafka-protocol.md sections 1, 3.2). */
+static const struct api apis[] = {
+    {KAPI_PRODUCE, 3, 7, "Produce", zcq_h_produce},
+    {KAPI_FETCH, 4, 11, "Fetch", zcq_h_fetch},
+    {KAPI_LIST_OFFSETS, 1, 3, "ListOffsets", zcq_h_list_offsets},
+    {KAPI_METADATA, 0, 7, "Metadata", zcq_h_metadata},
+    {KAPI_API_VERSIONS, 0, 3, "ApiVersions", zcq_h_api_versions},
+    {KAPI_CREATE_TOPICS, 0, 4, "CreateTopics", zcq_h_create_topics},
+    {KAPI_DELETE_TOPICS, 0, 3, "DeleteTopics", zcq_h_delete_topics},
+    {KAPI_DESCRIBE_CONFIGS, 0, 3, "DescribeConfigs", zcq_h_describe_configs},
+    {KAPI_CREATE_PARTITIONS, 0, 1, "CreatePartitions", zcq_h_create_partitions},
+};
+#define NAPIS (sizeof(apis) / sizeof(apis[0]))
+
+static const struct api *find_api(int16_t key)
+{
+    for (size_t i = 0; i < NAPIS; i++) {
+        if (apis[i].key == key)
+            return &apis[i];
+    }
+    return NULL;
+}
+
+const char *zcq_api_name(int16_t key)
+{
+    const struct api *a = find_api(key);
+
+    return a ? a->name : "unknown";
+}
+
+void zcq_api_dispatch(struct zcq_kreq *r)
+{
+    const struct api *a;
+    struct zcq_kr rd;
+
+    zcq_kr_init(&rd, r->frame, r->frame_len);
+    r->api_key = zcq_kr_i16(&rd);
+    r->api_version = zcq_kr_i16(&rd);
+    r->corr = zcq_kr_i32(&rd);
+    r->client_id = zcq_kr_nstr(&rd);
+    if (rd.err) {
+        zcq_kreq_close(r, "request header truncated (%zu bytes)", r->frame_len);
+        return;
+    }
+    a = find_api(r->api_key);
+    /* ApiVersions v3+ has a flexible header: tagged fields after the client id (whose length
+     * stays int16 in every version, so any ApiVersions header parses alike). */
+    if (r->api_key == KAPI_API_VERSIONS && r->api_version >= 3)
+        zcq_kr_skip_tags(&rd);
+    if (rd.err) {
+        zcq_kreq_close(r, "request header truncated (%zu bytes)", r->frame_len);
+        return;
+    }
+    r->body_off = r->frame_len - zcq_kr_left(&rd);
+    if (!a ||
+        (r->api_key != KAPI_API_VERSIONS && (r->api_version < a->min || r->api_version > a->max))) {
+        zcq_kreq_close(r, "unsupported request: api key %d (%s) version %d", r->api_key,
+                       zcq_api_name(r->api_key), r->api_version);
+        return;
+    }
+    a->handle(r);
+}
+
+/* [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?, as Kafka checks client software names. */
+static bool software_name_ok(struct zcq_kstr s)
+{
+    if (s.len < 1)
+        return false;
+    for (int32_t i = 0; i < s.len; i++) {
+        char c = s.p[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+
+        if (!alnum && ((i == 0 || i == s.len - 1) || (c != '-' && c != '.')))
+            return false;
+    }
+    return true;
+}
+
+void zcq_h_api_versions(struct zcq_kreq *r)
+{
+    struct zcq_kw *w = zcq_kresp_begin(r);
+    const struct api *self = find_api(KAPI_API_VERSIONS);
+    int16_t v = r->api_version, err = KERR_NONE;
+
+    if (!w) {
+        zcq_kreq_close(r, "out of memory");
+        return;
+    }
+    if (v > self->max) {
+        /* KIP-511: a version we do not know gets a v0 body with error 35 and our range for
+         * ApiVersions itself, so the client retries with one we do. */
+        zcq_kw_i16(w, KERR_UNSUPPORTED_VERSION);
+        zcq_kw_i32(w, 1);
+        zcq_kw_i16(w, KAPI_API_VERSIONS);
+        zcq_kw_i16(w, self->min);
+        zcq_kw_i16(w, self->max);
+        zcq_kreq_respond(r);
+        return;
+    }
+    if (v >= 3) {
+        struct zcq_kr rd;
+        struct zcq_kstr name, version;
+
+        zcq_kreq_body(r, &rd);
+        name = zcq_kr_cstr(&rd);
+        version = zcq_kr_cstr(&rd);
+        zcq_kr_skip_tags(&rd);
+        if (rd.err || !software_name_ok(name) || !software_name_ok(version))
+            err = KERR_INVALID_REQUEST;
+    }
+    /* The response header stays v0 (no tag byte) even for v3: clients parse it so. */
+    zcq_kw_i16(w, err);
+    if (v >= 3) {
+        zcq_kw_uvarint(w, (uint32_t)NAPIS + 1);
+        for (size_t i = 0; i < NAPIS; i++) {
+            zcq_kw_i16(w, apis[i].key);
+            zcq_kw_i16(w, apis[i].min);
+            zcq_kw_i16(w, apis[i].max);
+            zcq_kw_uvarint(w, 0); /* tagged fields */
+        }
+        zcq_kw_i32(w, 0); /* throttle */
+        zcq_kw_uvarint(w, 0);
+    } else {
+        zcq_kw_i32(w, (int32_t)NAPIS);
+        for (size_t i = 0; i < NAPIS; i++) {
+            zcq_kw_i16(w, apis[i].key);
+            zcq_kw_i16(w, apis[i].min);
+            zcq_kw_i16(w, apis[i].max);
+        }
+        if (v >= 1)
+            zcq_kw_i32(w, 0); /* throttle */
+    }
+    zcq_kreq_respond(r);
+}
