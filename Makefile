@@ -37,7 +37,7 @@ endif
 
 ALL_CFLAGS  := $(CFLAGS_COMMON) $(CFLAGS_VARIANT) $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS_VARIANT) $(LDFLAGS)
-LIBS        := -luring -lxxhash -lisal -lm
+LIBS        := -luring -lxxhash -lisal -lrdkafka -lpthread -lm
 
 # Everything but the CLI entry point is library code the tests link against.
 SRC_ALL  := $(sort $(wildcard src/*/*.c))
@@ -91,7 +91,17 @@ $(O)/tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c $(OBJ_LIB)
 	$(SAY) LD $@
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay.c $< $(OBJ_LIB) $(LIBS)
 
-tests: $(TEST_BIN) $(FUZZ_REPLAY)
+# Integration test programs (tests/integration/*.c, run by their .sh scripts) use librdkafka
+# against a running broker; they link no zcq code.
+ITEST_SRC := $(sort $(wildcard tests/integration/*.c))
+ITEST_BIN := $(ITEST_SRC:tests/integration/%.c=$(O)/tests/%)
+
+$(O)/tests/%: tests/integration/%.c
+	@mkdir -p $(dir $@)
+	$(SAY) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -MF $@.d $(ALL_LDFLAGS) -o $@ $< -lrdkafka -lpthread
+
+tests: $(TEST_BIN) $(FUZZ_REPLAY) $(ITEST_BIN)
 
 build/fuzz/%_fuzz: tests/fuzz/%_fuzz.c $(SRC_LIB)
 	@mkdir -p $(dir $@)
@@ -124,7 +134,7 @@ check:
 	tests/run.sh build/$(CCNAME)-asan/tests
 
 FORMAT_FILES := $(SRC_ALL) $(wildcard src/*/*.h) $(wildcard tests/*.c tests/*.h tests/unit/*.c \
-		tests/fuzz/*.c bench/*.c)
+		tests/fuzz/*.c tests/integration/*.c bench/*.c)
 
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -5,12 +5,13 @@
 #   --bench    also the benchmarks' references (fio)
 #   --test     also what the test suite needs (clang for the second compiler, clang-format for
 #              the style check, python3 for the CLI tests' JSON and SVG checks, mkfs.ext4 for
-#              the ENOSPC test)
+#              the ENOSPC test, kcat and the Python Kafka clients for the broker's tests)
 set -euo pipefail
 
-pkgs=(make gcc libc6-dev liburing-dev libxxhash-dev libisal-dev)
+pkgs=(make gcc libc6-dev liburing-dev libxxhash-dev libisal-dev librdkafka-dev)
 case "${1:-}" in
---test) pkgs+=(clang clang-format libclang-rt-dev python3 procps e2fsprogs) ;;
+--test) pkgs+=(clang clang-format libclang-rt-dev python3 procps e2fsprogs kcat
+            python3-confluent-kafka python3-kafka) ;;
 --bench) pkgs+=(fio python3 procps) ;;
 esac
 

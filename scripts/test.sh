@@ -13,6 +13,7 @@ make -j"$jobs" CC=gcc zcq
 echo "== build: clang release"
 make -j"$jobs" CC=clang build/clang-release/zcq
 echo "== build: gcc asan tests"
-make -j"$jobs" CC=gcc BUILD=asan tests
-# The CLI tests drive the release binary built above.
-ZCQ_BIN="$PWD/zcq" exec tests/run.sh build/gcc-asan/tests
+make -j"$jobs" CC=gcc BUILD=asan tests build/gcc-asan/zcq
+# The CLI tests drive the release binary built above; the broker tests run the sanitizer
+# build of the broker.
+ZCQ_BIN="$PWD/zcq" ZCQ_BROKER_BIN="$PWD/build/gcc-asan/zcq" exec tests/run.sh build/gcc-asan/tests

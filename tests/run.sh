@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: the unit-test binaries in the directory given (each runs its tests one
-# process apiece, see tests/harness.h), then every tests/cli/*.sh script (exit 0 pass, 1 fail,
-# 77 skip). Ends with the line "N passed, N failed, N skipped" and exits non-zero on failure.
+# process apiece, see tests/harness.h), then every tests/cli/*.sh and tests/integration/*.sh
+# script (exit 0 pass, 1 fail, 77 skip; the integration tests start brokers). Ends with the line "N passed, N failed, N skipped" and exits non-zero on failure.
 set -u
 bindir=${1:?usage: tests/run.sh BUILD_DIR/tests}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +38,7 @@ for r in "$bindir"/fuzz/*_replay; do
     fi
 done
 
-for s in "$here"/cli/*.sh; do
+for s in "$here"/cli/*.sh "$here"/integration/*.sh; do
     [ -f "$s" ] || continue
     echo "== $(basename "$s")"
     start=$(date +%s%N)
