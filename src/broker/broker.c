@@ -87,6 +87,7 @@ int zcq_broker_open(struct zcq_broker **out, const struct zcq_broker_config *cfg
     rc = zcq_topics_open(&b->topics, cfg->data_dir, &cfg->log, why, why_len);
     if (rc < 0)
         goto fail;
+    zcq_topics_set_max_partitions(b->topics, cfg->max_partitions);
     rc = cluster_id(b, why, why_len);
     if (rc < 0)
         goto fail;

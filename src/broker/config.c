@@ -24,6 +24,7 @@ static const struct key keys[] = {
     {"node.id", "broker.id", K_INT, F(node_id), 0, INT32_MAX},
     {"log.dirs", "log.dir", K_STR, F(data_dir), 0, 0},
     {"num.partitions", NULL, K_INT, F(num_partitions), 1, 100000},
+    {"zcq.max.partitions.per.topic", NULL, K_INT, F(max_partitions), 1, 100000},
     {"auto.create.topics.enable", NULL, K_BOOL, F(auto_create), 0, 0},
     {"socket.request.max.bytes", NULL, K_I64, F(max_request_bytes), 64, INT32_MAX},
     {"num.network.threads", NULL, K_INT, F(workers), 1, 256},
@@ -51,6 +52,7 @@ void zcq_broker_config_default(struct zcq_broker_config *c)
     c->node_id = 1;
     snprintf(c->data_dir, sizeof(c->data_dir), "./data");
     c->num_partitions = 1;
+    c->max_partitions = 100000;
     c->auto_create = true;
     c->max_request_bytes = 100LL << 20;
     c->workers = cpus > 0 ? (int)(cpus > 256 ? 256 : cpus) : 1;
@@ -289,6 +291,11 @@ int zcq_broker_config_check(struct zcq_broker_config *c, char *why, size_t why_l
 {
     if (zcq_log_config_check(&c->log, why, why_len) < 0)
         return -EINVAL;
+    if (c->num_partitions > c->max_partitions) {
+        snprintf(why, why_len, "num.partitions (%d) exceeds zcq.max.partitions.per.topic (%d)",
+                 c->num_partitions, c->max_partitions);
+        return -EINVAL;
+    }
     if (!c->adv_host[0]) {
         /* A wildcard address cannot be reconnected to: advertise this host's name. */
         if (!c->listen_host[0] || strcmp(c->listen_host, "0.0.0.0") == 0 ||

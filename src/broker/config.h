@@ -12,6 +12,7 @@
  *   node.id (broker.id)              1                  this broker's id
  *   log.dirs (log.dir)               ./data             the data directory
  *   num.partitions                   1                  partitions of an auto-created topic
+ *   zcq.max.partitions.per.topic     100000             a topic may have no more
  *   auto.create.topics.enable        true               create topics Metadata asks for
  *   socket.request.max.bytes         104857600          larger frames close the connection
  *   num.network.threads              (CPUs)             event-loop worker threads
@@ -48,6 +49,7 @@ struct zcq_broker_config {
     int32_t node_id;
     char data_dir[4096];
     int32_t num_partitions;
+    int32_t max_partitions;
     bool auto_create;
     int64_t max_request_bytes;
     int workers;

@@ -42,6 +42,7 @@ struct zcq_topics {
     struct zcq_log_config defaults;
     struct zcq_topic **topics; /* sorted by name */
     int n, cap;
+    int32_t max_parts; /* partitions a topic may have (create and grow) */
 };
 
 const char *zcq_topics_strerror(int err)
@@ -545,6 +546,7 @@ int zcq_topics_open(struct zcq_topics **out, const char *data_dir,
     pthread_rwlock_init(&t->lock, NULL);
     pthread_mutex_init(&t->meta_mu, NULL);
     t->defaults = *defaults;
+    t->max_parts = ZCQ_TOPIC_MAX_PARTITIONS;
     t->dirfd = -1;
     t->dir = strdup(data_dir);
     if (!t->dir) {
@@ -625,8 +627,8 @@ int zcq_topics_create(struct zcq_topics *t, const char *name, int32_t n,
         snprintf(why, why_len, "'%s' is not a valid topic name (1-249 of [a-zA-Z0-9._-])", name);
         return ZCQ_TOPIC_EINVALID;
     }
-    if (n < 1 || n > ZCQ_TOPIC_MAX_PARTITIONS) {
-        snprintf(why, why_len, "partitions must be 1..%d", ZCQ_TOPIC_MAX_PARTITIONS);
+    if (n < 1 || n > t->max_parts) {
+        snprintf(why, why_len, "partitions must be 1..%d", t->max_parts);
         return ZCQ_TOPIC_EPARTITIONS;
     }
     tp = calloc(1, sizeof(*tp));
@@ -712,12 +714,22 @@ int zcq_topics_delete(struct zcq_topics *t, const char *name)
     pthread_rwlock_unlock(&t->lock);
     atomic_store(&tp->deleted, true);
     pthread_mutex_unlock(&t->meta_mu);
-    /* Drop the registry's references; readers still holding one finish first. */
-    for (int32_t i = 0; i < tp->n; i++) {
-        struct zcq_partition *p = tp->parts[i];
+    /* Drop the registry's references; readers still holding one finish first. The last put
+     * frees the topic itself, so take the partitions out of it before putting any. */
+    {
+        int32_t n = tp->n;
+        struct zcq_partition **parts = malloc(sizeof(*parts) * (size_t)n);
 
-        if (p)
-            zcq_partition_put(t, p);
+        if (!parts)
+            return -ENOMEM; /* gone from the registry; its logs stay open until exit */
+        pthread_mutex_lock(&t->meta_mu);
+        memcpy(parts, tp->parts, sizeof(*parts) * (size_t)n);
+        pthread_mutex_unlock(&t->meta_mu);
+        for (int32_t i = 0; i < n; i++) {
+            if (parts[i])
+                zcq_partition_put(t, parts[i]);
+        }
+        free(parts);
     }
     return 0;
 }
@@ -741,10 +753,10 @@ int zcq_topics_grow(struct zcq_topics *t, const char *name, int32_t n, int valid
         goto out;
     }
     old = tp->n;
-    if (n <= old || n > ZCQ_TOPIC_MAX_PARTITIONS) {
+    if (n <= old || n > t->max_parts) {
         snprintf(why, why_len,
                  "topic '%s' has %" PRId32 " partitions; %" PRId32 " is not more (or over %d)",
-                 name, old, n, ZCQ_TOPIC_MAX_PARTITIONS);
+                 name, old, n, t->max_parts);
         rc = ZCQ_TOPIC_EPARTITIONS;
         goto out;
     }
@@ -823,6 +835,11 @@ static void info_of(const struct zcq_topic *tp, struct zcq_topic_info *out)
     out->nconfig = tp->nconfig;
     if (tp->nconfig)
         memcpy(out->config, tp->config, sizeof(tp->config[0]) * (size_t)tp->nconfig);
+}
+
+void zcq_topics_set_max_partitions(struct zcq_topics *t, int32_t n)
+{
+    t->max_parts = n > 0 && n <= ZCQ_TOPIC_MAX_PARTITIONS ? n : ZCQ_TOPIC_MAX_PARTITIONS;
 }
 
 int zcq_topics_each(struct zcq_topics *t, void (*fn)(void *arg, const char *name, int32_t n),

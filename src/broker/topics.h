@@ -105,12 +105,16 @@ int zcq_topics_close(struct zcq_topics *t);
 /* Check a name by Kafka's rules: 0 or ZCQ_TOPIC_EINVALID. */
 int zcq_topic_name_check(const char *name, size_t len);
 
-/* Create a topic with n partitions (1..ZCQ_TOPIC_MAX_PARTITIONS) and settings cfg[0..ncfg).
- * Errors: ZCQ_TOPIC_EEXISTS, _EINVALID, _EPARTITIONS, _ECONFIG (why says which key), -errno.
- * validate_only checks everything and creates nothing. */
+/* Create a topic with n partitions (1..the maximum, zcq_topics_set_max_partitions) and settings
+ * cfg[0..ncfg). Errors: ZCQ_TOPIC_EEXISTS, _EINVALID, _EPARTITIONS, _ECONFIG (why says which key),
+ * -errno. validate_only checks everything and creates nothing. */
 int zcq_topics_create(struct zcq_topics *t, const char *name, int32_t n,
                       const struct zcq_topic_config *cfg, int ncfg, int validate_only, char *why,
                       size_t why_len);
+
+/* The most partitions a topic may have (creating or growing it), at most
+ * ZCQ_TOPIC_MAX_PARTITIONS (the default). Topics already larger keep what they have. */
+void zcq_topics_set_max_partitions(struct zcq_topics *t, int32_t n);
 
 /* Delete a topic: gone from the registry at once, files removed when unreferenced. */
 int zcq_topics_delete(struct zcq_topics *t, const char *name);

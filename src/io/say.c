@@ -10,7 +10,7 @@
 
 int zcq_say_level = ZCQ_INFO;
 
-static void vsay(int level, const char *fmt, va_list ap);
+__attribute__((format(printf, 2, 0))) static void vsay(int level, const char *fmt, va_list ap);
 
 void zcq_say(int level, const char *fmt, ...)
 {

@@ -269,28 +269,32 @@ static int keep_partial(struct zcq_conn *c, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Room for more of the partial frame: up to its full size, at most doubling what has arrived
- * (so a frame that claims 100 MiB and sends 10 bytes costs kilobytes, not 100 MiB). */
+/* Room for more of the partial frame, once the buffer is full: up to the frame's size, but
+ * at most twice what has arrived (and at least 64 KiB), so a frame that claims 100 MiB and
+ * sends ten bytes costs kilobytes, and memory follows the bytes received. */
 static int grow_partial(struct zcq_conn *c)
 {
-    size_t need = 4096;
+    size_t need = 4096, cap;
     uint8_t *nb;
 
+    if (c->in_len < c->in_cap)
+        return 0;
     if (c->in_len >= 4) {
         uint32_t be;
 
         memcpy(&be, c->in, 4);
         need = 4 + (size_t)be32toh(be);
     }
-    if (c->in_cap >= need)
+    cap = c->in_cap * 2 > 65536 ? c->in_cap * 2 : 65536;
+    if (cap > need)
+        cap = need;
+    if (cap <= c->in_cap)
         return 0;
-    if (need > c->in_cap * 2 && need > c->in_len + (1u << 20))
-        need = c->in_cap * 2 > c->in_len + (1u << 20) ? c->in_cap * 2 : c->in_len + (1u << 20);
-    nb = realloc(c->in, need);
+    nb = realloc(c->in, cap);
     if (!nb)
         return -ENOMEM;
     c->in = nb;
-    c->in_cap = need;
+    c->in_cap = cap;
     return 0;
 }
 
@@ -334,6 +338,8 @@ static void on_readable(struct zcq_conn *c)
             }
             dst = c->in + c->in_len;
             room = c->in_cap - c->in_len;
+            if (room == 0)
+                break; /* a whole frame waits (reading paused): recv(0) would read as EOF */
         } else {
             dst = w->rbuf;
             room = w->rbuf_cap;

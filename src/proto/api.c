@@ -59,11 +59,15 @@ void zcq_api_dispatch(struct zcq_kreq *r)
     a = find_api(r->api_key);
     /* ApiVersions v3+ has a flexible header: tagged fields after the client id (whose length
      * stays int16 in every version, so any ApiVersions header parses alike). */
-    if (r->api_key == KAPI_API_VERSIONS && r->api_version >= 3)
-        zcq_kr_skip_tags(&rd);
-    if (rd.err) {
-        zcq_kreq_close(r, "request header truncated (%zu bytes)", r->frame_len);
-        return;
+    if (r->api_key == KAPI_API_VERSIONS && r->api_version >= 3) {
+        struct zcq_kr tags = rd;
+
+        /* Lenient: a client that sends a version we do not know may not send the tags
+         * either, and ApiVersions must be answered whatever happens (error 35 needs no
+         * body). */
+        zcq_kr_skip_tags(&tags);
+        if (!tags.err)
+            rd = tags;
     }
     r->body_off = r->frame_len - zcq_kr_left(&rd);
     if (!a ||

@@ -165,6 +165,43 @@ static void delete_while_held(void)
     ZT_OK(zcq_topics_close(t));
 }
 
+/* Deleting a topic nobody reads: the last partition freed frees the topic too (the delete
+ * loop read the freed topic once; ASan caught it in the request fuzzer's corpus). */
+static void delete_unheld(void)
+{
+    struct zcq_topics *t;
+    char why[256];
+
+    setup();
+    t = open_reg();
+    ZT_OK(zcq_topics_create(t, "brief", 3, NULL, 0, 0, why, sizeof(why)));
+    append_one(t, "brief", 2);
+    ZT_OK(zcq_topics_delete(t, "brief"));
+    ZT_EQ(zcq_topics_partitions(t, "brief", 5), ZCQ_TOPIC_EUNKNOWN);
+    for (int i = 0; i < 3; i++) {
+        char d[32];
+
+        snprintf(d, sizeof(d), "brief-%d", i);
+        ZT_ASSERT(!exists(d));
+    }
+    ZT_OK(zcq_topics_close(t));
+}
+
+/* A broker may cap the partitions of a topic below ZCQ_TOPIC_MAX_PARTITIONS. */
+static void partition_cap(void)
+{
+    struct zcq_topics *t;
+    char why[256];
+
+    setup();
+    t = open_reg();
+    zcq_topics_set_max_partitions(t, 4);
+    ZT_EQ(zcq_topics_create(t, "big", 5, NULL, 0, 0, why, sizeof(why)), ZCQ_TOPIC_EPARTITIONS);
+    ZT_OK(zcq_topics_create(t, "ok", 4, NULL, 0, 0, why, sizeof(why)));
+    ZT_EQ(zcq_topics_grow(t, "ok", 5, 0, why, sizeof(why)), ZCQ_TOPIC_EPARTITIONS);
+    ZT_OK(zcq_topics_close(t));
+}
+
 static void grow(void)
 {
     struct zcq_topics *t;
@@ -231,6 +268,8 @@ static const struct zcq_test tests[] = {
     {"create_list_persist", create_list_persist, 30},
     {"rejects", rejects, 30},
     {"delete_while_held", delete_while_held, 30},
+    {"delete_unheld", delete_unheld, 30},
+    {"partition_cap", partition_cap, 30},
     {"grow", grow, 30},
     {"crash_leftovers_and_damage", crash_leftovers_and_damage, 30},
 };
