@@ -505,6 +505,9 @@ static void run(struct zcq_kreq *r, bool final)
 
     if (c && c->nwarm > 0) {
         /* Cold ranges: bring them in off the loop, then run again. */
+        zcq_say(ZCQ_DEBUG, "fetch from client '%.*s': %d cold range(s) go to the read pool",
+                r->client_id.len > 0 ? (int)r->client_id.len : 0,
+                r->client_id.len > 0 ? r->client_id.p : "", c->nwarm);
         zcq_kresp_begin(r); /* drop the slices taken meanwhile */
         if (zcq_kreq_keep_frame(r) < 0) {
             zcq_kreq_close(r, "out of memory");

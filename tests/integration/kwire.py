@@ -72,6 +72,29 @@ def produce(topic, part, batch_bytes, acks=1, version=7, corr=1):
     return frame(0, version, body, corr)
 
 
+def fetch(topic, part, offset, max_wait=500, min_bytes=1, max_bytes=1 << 20, corr=1):
+    """Fetch v11 for one partition."""
+    body = struct.pack(">iiiibii", -1, max_wait, min_bytes, max_bytes, 0, 0, -1)
+    p = struct.pack(">iiqqi", part, -1, offset, -1, max_bytes)
+    body += array([string(topic) + array([p])]) + array([]) + string("")
+    return frame(1, 11, body, corr)
+
+
+def fetch_result(payload):
+    """(error, hwm, records bytes) of the first partition of a Fetch v11 response."""
+    off = 4 + 4 + 2 + 4  # correlation id, throttle, error, session id
+    off += 4  # topics
+    (ln,) = struct.unpack_from(">h", payload, off)
+    off += 2 + ln + 4  # name, partition count
+    part, err, hwm, _lso, _start = struct.unpack_from(">ihqqq", payload, off)
+    off += 4 + 2 + 8 + 8 + 8
+    (naborted,) = struct.unpack_from(">i", payload, off)
+    off += 4 + max(naborted, 0) * 16 + 4  # aborted, preferred read replica
+    (nrec,) = struct.unpack_from(">i", payload, off)
+    off += 4
+    return err, hwm, payload[off:off + max(nrec, 0)]
+
+
 def metadata(topics, version=4, allow=True, corr=1):
     body = array(None if topics is None else [string(t) for t in topics])
     if version >= 4:
