@@ -162,15 +162,17 @@ static void warm_work(struct zcq_kwork *wk)
 {
     struct fwarm *w = (struct fwarm *)wk;
     struct zcq_log_slice s;
-    static __thread char *buf;
     enum { BUF = 256 * 1024 };
+    char *buf;
 
     if (warm_delay_ms() > 0)
         usleep((useconds_t)warm_delay_ms() * 1000);
-    if (!buf)
-        buf = malloc(BUF);
-    if (!buf || zcq_log_read(w->p->log, w->offset, w->max, &s) < 0)
+    /* A buffer per job: cold reads are rare and wait for the disk anyway. */
+    buf = malloc(BUF);
+    if (!buf || zcq_log_read(w->p->log, w->offset, w->max, &s) < 0) {
+        free(buf);
         return; /* the next run reports what is wrong */
+    }
     for (unsigned i = 0; i < s.n; i++) {
         for (uint32_t done = 0; s.c[i].fd >= 0 && done < s.c[i].len;) {
             uint32_t n = s.c[i].len - done < BUF ? s.c[i].len - done : BUF;
@@ -182,6 +184,7 @@ static void warm_work(struct zcq_kwork *wk)
         }
     }
     zcq_log_slice_release(w->p->log, &s);
+    free(buf);
 }
 
 static void run(struct zcq_kreq *r, bool final);
