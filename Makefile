@@ -50,7 +50,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/*_test.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
 TEST_HARNESS := $(O)/tests/harness.o
 
-BENCH_BIN := $(O)/bench/xfer_ref $(O)/bench/store_bench
+BENCH_BIN := $(O)/bench/xfer_ref $(O)/bench/store_bench $(O)/bench/bare_ref
 
 # Fuzz targets: tests/fuzz/<name>_fuzz.c. The test build links each with a replay driver (no
 # libFuzzer needed, so gcc ASan builds it) to run its corpus, tests/fuzz/corpus/<name>/;

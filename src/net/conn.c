@@ -32,7 +32,7 @@ static void update_events(struct zcq_conn *c)
 
     if (c->closing)
         return;
-    if (!c->paused && !c->w->draining)
+    if (!c->paused && !c->doomed && !c->w->draining)
         ev |= EPOLLIN;
     if (!zcq_chain_empty(&c->out))
         ev |= EPOLLOUT;
@@ -151,7 +151,7 @@ static void flush_ready(struct zcq_conn *c)
             return;
         }
     }
-    if (c->paused && c->inflight <= (unsigned)cfg_of(c)->max_inflight / 2) {
+    if (c->paused && !c->doomed && c->inflight <= (unsigned)cfg_of(c)->max_inflight / 2) {
         c->paused = false;
         update_events(c);
         consume_in(c); /* frames that arrived while paused wait in the buffer */
@@ -195,6 +195,12 @@ static void handle_frame(struct zcq_conn *c, uint8_t *frame, size_t len)
         zcq__conn_close(c, why);
         return;
     }
+    /* A refusal behind unanswered requests closes the connection when its turn comes;
+     * nothing after it may run meanwhile. */
+    if (r->state == ZCQ_KREQ_CLOSE) {
+        c->doomed = true;
+        update_events(c); /* stop reading: epoll is level-triggered */
+    }
     /* Queued in order; answered ones leave as soon as everything before them has. */
     r->next = NULL;
     if (c->qtail)
@@ -214,7 +220,7 @@ static ssize_t parse_frames(struct zcq_conn *c, uint8_t *buf, size_t len)
     size_t off = 0;
     int64_t max = cfg_of(c)->max_request_bytes;
 
-    while (len - off >= 4 && !c->closing && !c->paused) {
+    while (len - off >= 4 && !c->closing && !c->paused && !c->doomed) {
         uint32_t be;
         int32_t size;
 
@@ -326,7 +332,7 @@ static void on_readable(struct zcq_conn *c)
     struct zcq_worker *w = c->w;
     size_t budget = READ_BUDGET;
 
-    while (budget && !c->closing && !c->paused && !w->draining) {
+    while (budget && !c->closing && !c->paused && !c->doomed && !w->draining) {
         uint8_t *dst;
         size_t room;
         ssize_t n;

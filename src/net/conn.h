@@ -81,6 +81,7 @@ struct zcq_conn {
     struct sockaddr_storage addr;
     char peer[64];
     bool closing, paused, counted, parsing;
+    bool doomed; /* a request was refused behind unanswered ones: read nothing more */
 };
 
 struct zcq_worker {
