@@ -16,6 +16,9 @@
  * request runs again; after two such rounds it reads as it is (memory so tight that pages
  * are evicted before they are sent has bigger problems than a blocked loop).
  *
+ * A cold range is read in whatever the request's max_wait (a consumer polling with max_wait 0
+ * would otherwise get nothing forever).
+ *
  * Long-polling: with less than min_bytes and max_wait_ms > 0 (and no error), the request
  * parks: it watches every partition it asked for, and runs again when one of them gets data
  * (a wakeup posted by the appending thread) or the wait ends (a timer), then answers with what
@@ -442,12 +445,12 @@ static void run(struct zcq_kreq *r, bool final)
                     rc = s ? zcq_log_read_flags(p->log, off, (size_t)lim,
                                                 careful ? ZCQ_READ_NOWAIT : 0, s)
                            : -ENOBUFS;
-                    if (rc == -EAGAIN && !final) {
+                    if (rc == -EAGAIN) {
                         if (!ctx_of(r) || add_cold(r->ctx, p, off, (size_t)lim) < 0)
                             err = KERR_UNKNOWN_SERVER_ERROR;
                         c = r->ctx;
                         rc = 1;
-                    } else if (rc == -EAGAIN || rc == -ENOBUFS) {
+                    } else if (rc == -ENOBUFS) {
                         rc = 1; /* no data this time: the client asks again */
                     } else if (rc == ZCQ_LOG_EOUTOFRANGE) {
                         err = KERR_OFFSET_OUT_OF_RANGE; /* retention moved the start */
@@ -458,7 +461,7 @@ static void run(struct zcq_kreq *r, bool final)
                         /* A later partition's first batch must fit what is left (KIP-74). */
                         zcq_log_slice_release(p->log, s);
                         rc = 1;
-                    } else if (rc == 0 && s->n > 0 && careful && !final && s->c[0].fd >= 0 &&
+                    } else if (rc == 0 && s->n > 0 && careful && s->c[0].fd >= 0 &&
                                zcq_pc_resident(s->c[0].fd, s->c[0].pos, s->c[0].len) == 0) {
                         zcq_log_slice_release(p->log, s);
                         if (!ctx_of(r) || add_cold(r->ctx, p, off, (size_t)lim) < 0)
