@@ -545,8 +545,16 @@ bool zcq__conn_drain(struct zcq_conn *c)
     if (c->closing)
         return true;
     update_events(c); /* no more reading */
-    for (struct zcq_kreq *r = c->qhead; r; r = r->next)
-        zcq_kreq_expedite(r);
+    /* Answering one may answer (and free) others behind it: rescan from the head each time;
+     * each request is expedited once. */
+    for (struct zcq_kreq *r = c->qhead; r && !c->closing;) {
+        if (r->state == ZCQ_KREQ_PENDING && !r->expedited) {
+            zcq_kreq_expedite(r);
+            r = c->qhead;
+        } else {
+            r = r->next;
+        }
+    }
     if (c->closing)
         return true;
     flush_ready(c);

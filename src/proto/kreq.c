@@ -230,7 +230,10 @@ bool zcq_kreq_work_back(struct zcq_kreq *r)
 
 void zcq_kreq_expedite(struct zcq_kreq *r)
 {
-    if (r->state == ZCQ_KREQ_PENDING && !r->cancelled && r->ctx_expedite)
+    if (r->state != ZCQ_KREQ_PENDING || r->cancelled || r->expedited)
+        return;
+    r->expedited = true;
+    if (r->ctx_expedite)
         r->ctx_expedite(r);
 }
 

@@ -85,6 +85,7 @@ struct zcq_kreq {
     void (*ctx_free)(struct zcq_kreq *r);
     int work_out; /* work items not back yet */
     bool cancelled;
+    bool expedited; /* zcq_kreq_expedite ran (once is enough) */
 };
 
 /* A request for the frame; NULL on allocation failure. */
