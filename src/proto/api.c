@@ -14,10 +14,14 @@ struct api {
 /* Non-flexible versions only, ApiVersions v3 excepted; the low ends are what librdkafka's
  * feature checks and kafka-python's version guess need (kafka-protocol.md sections 1, 3.2). */
 static const struct api apis[] = {
-    {KAPI_PRODUCE, 3, 7, "Produce", zcq_h_produce},
+    /* Produce from v0, although v0-2 are refused: librdkafka compresses (gzip, snappy, lz4)
+     * only for brokers whose range includes v0 (produce.c). */
+    {KAPI_PRODUCE, 0, 7, "Produce", zcq_h_produce},
     {KAPI_FETCH, 4, 11, "Fetch", zcq_h_fetch},
     {KAPI_LIST_OFFSETS, 1, 3, "ListOffsets", zcq_h_list_offsets},
     {KAPI_METADATA, 0, 7, "Metadata", zcq_h_metadata},
+    /* librdkafka's LZ4 feature depends on FindCoordinator v0 (0.8.2's marker). */
+    {KAPI_FIND_COORDINATOR, 0, 2, "FindCoordinator", zcq_h_find_coordinator},
     {KAPI_API_VERSIONS, 0, 3, "ApiVersions", zcq_h_api_versions},
     {KAPI_CREATE_TOPICS, 0, 4, "CreateTopics", zcq_h_create_topics},
     {KAPI_DELETE_TOPICS, 0, 3, "DeleteTopics", zcq_h_delete_topics},

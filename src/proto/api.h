@@ -17,6 +17,7 @@ enum {
     KAPI_FETCH = 1,
     KAPI_LIST_OFFSETS = 2,
     KAPI_METADATA = 3,
+    KAPI_FIND_COORDINATOR = 10,
     KAPI_API_VERSIONS = 18,
     KAPI_CREATE_TOPICS = 19,
     KAPI_DELETE_TOPICS = 20,
@@ -30,6 +31,7 @@ void zcq_api_dispatch(struct zcq_kreq *r);
 /* The handlers. */
 void zcq_h_api_versions(struct zcq_kreq *r);
 void zcq_h_metadata(struct zcq_kreq *r);
+void zcq_h_find_coordinator(struct zcq_kreq *r);
 void zcq_h_produce(struct zcq_kreq *r);
 void zcq_h_fetch(struct zcq_kreq *r);
 void zcq_h_list_offsets(struct zcq_kreq *r);

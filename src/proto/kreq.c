@@ -151,6 +151,18 @@ int zcq_kresp_add_slice(struct zcq_kresp *resp, struct zcq_log_slice *s, struct 
     return 0;
 }
 
+/* A handler's verdict. A request running on a pool (zcq_kreq_offload) keeps it aside until
+ * its after() runs on the loop: the loop reads r->state to send responses in order, and must
+ * not see it change under its feet (it would send and free the request while the pool
+ * thread's completion is still out). */
+static void set_state(struct zcq_kreq *r, enum zcq_kreq_state st)
+{
+    if (r->offloaded)
+        r->offload_state = st;
+    else
+        r->state = st;
+}
+
 void zcq_kreq_respond(struct zcq_kreq *r)
 {
     struct zcq_kresp *resp = r->resp;
@@ -164,7 +176,7 @@ void zcq_kreq_respond(struct zcq_kreq *r)
         return;
     }
     zcq_kw_patch_i32(&resp->w, 0, (int32_t)(resp->total - 4));
-    r->state = ZCQ_KREQ_DONE;
+    set_state(r, ZCQ_KREQ_DONE);
 }
 
 void zcq_kreq_close(struct zcq_kreq *r, const char *fmt, ...)
@@ -178,7 +190,7 @@ void zcq_kreq_close(struct zcq_kreq *r, const char *fmt, ...)
         resp_release(r->resp);
         zcq_kw_reset(&r->resp->w);
     }
-    r->state = ZCQ_KREQ_CLOSE;
+    set_state(r, ZCQ_KREQ_CLOSE);
 }
 
 int zcq_kreq_keep_frame(struct zcq_kreq *r)
@@ -255,8 +267,10 @@ static void offload_after(struct zcq_kwork *w)
     struct offload *o = (struct offload *)w;
     struct zcq_kreq *r = o->r;
 
+    r->offloaded = false;
     if (zcq_kreq_work_back(r))
         return;
+    r->state = r->offload_state;
     zcq_kreq_finish(r);
 }
 
@@ -283,6 +297,8 @@ void zcq_kreq_offload(struct zcq_kreq *r, enum zcq_kpool pool, void (*fn)(struct
     r->ctx = o;
     r->ctx_free = offload_free;
     r->state = ZCQ_KREQ_PENDING;
+    r->offloaded = true;
+    r->offload_state = ZCQ_KREQ_CLOSE; /* unless fn says otherwise */
     zcq_kreq_queue_work(r, &o->work);
 }
 

@@ -85,6 +85,8 @@ struct zcq_kreq {
     void (*ctx_free)(struct zcq_kreq *r);
     int work_out; /* work items not back yet */
     bool cancelled;
+    bool offloaded; /* running on a pool: state goes to offload_state */
+    enum zcq_kreq_state offload_state;
     bool expedited; /* zcq_kreq_expedite ran (once is enough) */
 };
 

@@ -233,3 +233,36 @@ void zcq_h_metadata(struct zcq_kreq *r)
     r->state = ZCQ_KREQ_PENDING;
     zcq_kreq_queue_work(r, &c->work);
 }
+
+/*
+ * FindCoordinator (v0-2): every group's coordinator is this broker (kafka-protocol.md section
+ * 9); transactions have none (zcq has no transactions).
+ */
+void zcq_h_find_coordinator(struct zcq_kreq *r)
+{
+    struct zcq_broker *b = r->broker;
+    int16_t v = r->api_version, err = KERR_NONE;
+    struct zcq_kw *w;
+    struct zcq_kr rd;
+    int8_t type = 0;
+
+    zcq_kreq_body(r, &rd);
+    (void)zcq_kr_str(&rd);
+    if (v >= 1)
+        type = zcq_kr_i8(&rd);
+    if (rd.err || zcq_kr_left(&rd) || !(w = zcq_kresp_begin(r))) {
+        zcq_kreq_close(r, "malformed FindCoordinator v%d request", v);
+        return;
+    }
+    if (type != 0)
+        err = KERR_COORDINATOR_NOT_AVAILABLE;
+    if (v >= 1)
+        zcq_kw_i32(w, 0); /* throttle */
+    zcq_kw_i16(w, err);
+    if (v >= 1)
+        zcq_kw_cstr(w, err ? "zcq has no transaction coordinator" : NULL);
+    zcq_kw_i32(w, err ? -1 : b->cfg.node_id);
+    zcq_kw_cstr(w, err ? "" : b->cfg.adv_host);
+    zcq_kw_i32(w, err ? -1 : b->cfg.adv_port);
+    zcq_kreq_respond(r);
+}

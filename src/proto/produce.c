@@ -182,6 +182,63 @@ static int16_t client_checks(const uint8_t *p, size_t len)
     return KERR_NONE;
 }
 
+/*
+ * Produce v0-2 carry message sets of magic 0 and 1, which zcq does not store: every
+ * partition gets UNSUPPORTED_FOR_MESSAGE_FORMAT. The versions are advertised all the same
+ * because librdkafka (2.0.2 and later) enables gzip, snappy and lz4 only when the broker's
+ * Produce range includes v0; without it its producers silently send uncompressed batches.
+ */
+static void produce_old(struct zcq_kreq *r)
+{
+    int16_t v = r->api_version, acks;
+    struct zcq_kr rd;
+    struct zcq_kw *w;
+    int32_t nt;
+
+    zcq_kreq_body(r, &rd);
+    acks = zcq_kr_i16(&rd);
+    (void)zcq_kr_i32(&rd);
+    if (rd.err || check_shape(&rd, &nt) < 0) {
+        zcq_kreq_close(r, "malformed Produce v%d request", v);
+        return;
+    }
+    if (acks == 0) {
+        zcq_kreq_close(r, "acks=0 Produce v%d: message format v0/v1 is not supported", v);
+        return;
+    }
+    w = zcq_kresp_begin(r);
+    if (!w) {
+        zcq_kreq_close(r, "out of memory");
+        return;
+    }
+    zcq_kreq_body(r, &rd);
+    (void)zcq_kr_i16(&rd);
+    (void)zcq_kr_i32(&rd);
+    nt = zcq_kr_array(&rd, 6, false);
+    zcq_kw_i32(w, nt);
+    for (int32_t t = 0; t < nt; t++) {
+        int32_t np;
+
+        zcq_kw_str(w, zcq_kr_str(&rd));
+        np = zcq_kr_array(&rd, 8, false);
+        zcq_kw_i32(w, np);
+        for (int32_t i = 0; i < np; i++) {
+            zcq_kw_i32(w, zcq_kr_i32(&rd));
+            (void)zcq_kr_nbytes(&rd);
+            zcq_kw_i16(w, KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT);
+            zcq_kw_i64(w, -1);
+            if (v >= 2)
+                zcq_kw_i64(w, -1); /* log_append_time */
+        }
+    }
+    if (v >= 1)
+        zcq_kw_i32(w, 0); /* throttle */
+    zcq_say_client("Produce v%d from client '%.*s': message format v0/v1 refused", v,
+                   r->client_id.len > 0 ? (int)r->client_id.len : 0,
+                   r->client_id.len > 0 ? r->client_id.p : "");
+    zcq_kreq_respond(r);
+}
+
 void zcq_h_produce(struct zcq_kreq *r)
 {
     struct zcq_broker *b = r->broker;
@@ -193,6 +250,10 @@ void zcq_h_produce(struct zcq_kreq *r)
     int nparts, nerr = 0;
     int64_t now = wall_ms();
 
+    if (v < 3) {
+        produce_old(r);
+        return;
+    }
     zcq_kreq_body(r, &rd);
     txn = zcq_kr_nstr(&rd);
     acks = zcq_kr_i16(&rd);

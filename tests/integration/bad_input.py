@@ -92,6 +92,28 @@ c.send(kw.produce("t", 9, kw.batch([(b"k", b"v")]), corr=31))
 r = c.recv_frame()
 check(r is not None and kw.produce_errors(r)[0][2] == 3, "unknown partition -> error 3")
 
+# Produce v0-2 (message format v0/v1) is advertised, for librdkafka's codec checks, and
+# refused per partition with UNSUPPORTED_FOR_MESSAGE_FORMAT.
+old = kw.frame(0, 2, struct.pack(">hi", 1, 1000) +
+               kw.array([kw.string("t") + kw.array([struct.pack(">i", 0) + kw.nbytes(b"x" * 40)])]),
+               corr=32)
+c.send(old)
+r = c.recv_frame()
+ok = r is not None and struct.unpack_from(">i", r, 4)[0] == 1
+if ok:
+    off = 8 + 2 + 1 + 4  # topics count, name "t", partitions count
+    part, err = struct.unpack_from(">ih", r, off)
+    ok = part == 0 and err == 43
+check(ok, "Produce v2 -> error 43 per partition")
+# FindCoordinator: this broker, for groups; none for transactions.
+c.send(kw.frame(10, 0, kw.string("group-x"), corr=33))
+r = c.recv_frame()
+check(r is not None and struct.unpack_from(">ihi", r) == (33, 0, 1), "FindCoordinator v0 -> node 1")
+c.send(kw.frame(10, 2, kw.string("txn-x") + b"\x01", corr=34))
+r = c.recv_frame()
+check(r is not None and struct.unpack_from(">iih", r) == (34, 0, 15),
+      "FindCoordinator v2 for a transaction -> error 15")
+
 # Pipelined requests are answered in order; acks=0 gets no response.
 c.send(kw.produce("t", 0, kw.batch([(b"p", b"1")]), corr=40) +
        kw.produce("t", 0, kw.batch([(b"p", b"2")]), acks=0, corr=41) +
