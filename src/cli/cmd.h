@@ -15,4 +15,10 @@ struct zcq_cmd {
 int zcq_cmd_copies(int argc, char **argv);
 int zcq_cmd_serve(int argc, char **argv);
 
+/* Kafka clients over librdkafka (cli/kclient.h): they work against any Kafka broker. */
+int zcq_cmd_topics(int argc, char **argv);
+int zcq_cmd_produce(int argc, char **argv);
+int zcq_cmd_consume(int argc, char **argv);
+int zcq_cmd_perf(int argc, char **argv);
+
 #endif
