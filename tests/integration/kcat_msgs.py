@@ -13,7 +13,8 @@
   kcat_msgs.py codecs SEGMENT...
       prints "CODEC=BATCHES ..." for the record batches in the broker's segment files (kept
       byte for byte as producers sent them, docs/storage.md): which compression the producer
-      really used.
+      really used. Uncompressed batches of 4 records or fewer are left out: librdkafka sends a
+      batch uncompressed when compression would not make it smaller.
 """
 import os
 import random
@@ -119,8 +120,12 @@ def codecs(paths):
             if length <= 0 or pos + 12 + length > len(data):
                 break
             attrs = struct.unpack_from(">h", data, pos + 21)[0]
+            records = struct.unpack_from(">i", data, pos + 57)[0] if pos + 61 <= len(data) else 0
             name = CODECS[attrs & 7] if attrs & 7 < len(CODECS) else "codec%d" % (attrs & 7)
-            count[name] = count.get(name, 0) + 1
+            # librdkafka sends a batch uncompressed when compressing does not make it smaller,
+            # which happens to batches of a record or two: not the fallback this looks for.
+            if name != "none" or records > 4:
+                count[name] = count.get(name, 0) + 1
             pos += 12 + length
     print(" ".join("%s=%d" % kv for kv in sorted(count.items())))
     return 0

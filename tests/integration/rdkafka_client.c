@@ -1,7 +1,7 @@
 /*
  * librdkafka against a running broker (tests/integration/rdkafka.sh starts one):
  *
- *   rdkafka_test HOST:PORT
+ *   rdkafka_client HOST:PORT
  *
  * 1. The admin API creates a topic with 3 partitions; Metadata shows them.
  * 2. A producer (idempotence off, acks=all) sends keyed messages with timestamps it sets,
@@ -20,7 +20,7 @@
  *    (d) query_watermark_offsets: low 0, high the number of messages produced there.
  * 4. The admin API deletes the topic; Metadata no longer lists it.
  *
- * Every wait is bounded. Prints "rdkafka_test: FAIL: why" for each failed check and exits 1
+ * Every wait is bounded. Prints "rdkafka_client: FAIL: why" for each failed check and exits 1
  * if any failed, 0 if all passed.
  */
 #include <librdkafka/rdkafka.h>
@@ -69,13 +69,13 @@ __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "rdkafka_test: FAIL: ");
+    fprintf(stderr, "rdkafka_client: FAIL: ");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     if (++failures >= 40) {
-        fprintf(stderr, "rdkafka_test: too many failures, giving up\n");
+        fprintf(stderr, "rdkafka_client: too many failures, giving up\n");
         exit(1);
     }
 }
@@ -86,7 +86,7 @@ static void give_up_if_timed_out(rd_kafka_resp_err_t err)
 {
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
         err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        fprintf(stderr, "rdkafka_test: the broker does not answer (%s), giving up\n",
+        fprintf(stderr, "rdkafka_client: the broker does not answer (%s), giving up\n",
                 rd_kafka_err2name(err));
         exit(1);
     }
@@ -144,7 +144,7 @@ static rd_kafka_conf_t *new_conf(void)
 
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) !=
         RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "rdkafka_test: %s\n", errstr);
+        fprintf(stderr, "rdkafka_client: %s\n", errstr);
         exit(1);
     }
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -156,7 +156,7 @@ static void set(rd_kafka_conf_t *conf, const char *name, const char *value)
     char errstr[256];
 
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "rdkafka_test: %s=%s: %s\n", name, value, errstr);
+        fprintf(stderr, "rdkafka_client: %s=%s: %s\n", name, value, errstr);
         exit(1);
     }
 }
@@ -167,7 +167,7 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, rd_kafka_conf_t *conf)
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
 
     if (!rk) {
-        fprintf(stderr, "rdkafka_test: rd_kafka_new: %s\n", errstr);
+        fprintf(stderr, "rdkafka_client: rd_kafka_new: %s\n", errstr);
         exit(1);
     }
     return rk;
@@ -222,7 +222,7 @@ static bool create_topic(rd_kafka_t *rk)
     bool ok = false;
 
     if (!nt) {
-        fprintf(stderr, "rdkafka_test: NewTopic: %s\n", errstr);
+        fprintf(stderr, "rdkafka_client: NewTopic: %s\n", errstr);
         exit(1);
     }
     rd_kafka_AdminOptions_set_operation_timeout(opt, 10000, errstr, sizeof(errstr));
@@ -301,7 +301,7 @@ static void make_msg(int i)
     m->vlen = i == NMSG / 2 ? BIG : i % 13 == 0 ? 0 : 1 + next_rand(&s) % 3000;
     m->val = malloc(m->vlen + 1);
     if (!m->val) {
-        fprintf(stderr, "rdkafka_test: out of memory\n");
+        fprintf(stderr, "rdkafka_client: out of memory\n");
         exit(1);
     }
     for (size_t j = 0; j < m->vlen; j++)
@@ -416,7 +416,7 @@ static bool produce_all(void)
     for (int p = 0; p < NPART; p++) {
         by_off[p] = calloc((size_t)count[p] + 1, sizeof(*by_off[p]));
         if (!by_off[p]) {
-            fprintf(stderr, "rdkafka_test: out of memory\n");
+            fprintf(stderr, "rdkafka_client: out of memory\n");
             exit(1);
         }
     }
@@ -769,7 +769,7 @@ int main(int argc, char **argv)
     rd_kafka_t *rk;
 
     if (argc != 2) {
-        fprintf(stderr, "usage: rdkafka_test HOST:PORT\n");
+        fprintf(stderr, "usage: rdkafka_client HOST:PORT\n");
         return 2;
     }
     brokers = argv[1];
@@ -805,7 +805,7 @@ int main(int argc, char **argv)
     if (rd_kafka_wait_destroyed(10000) != 0)
         fail("librdkafka handles still alive 10 s after destroy");
     if (failures) {
-        fprintf(stderr, "rdkafka_test: %d check(s) failed\n", failures);
+        fprintf(stderr, "rdkafka_client: %d check(s) failed\n", failures);
         return 1;
     }
     say("all checks passed");
