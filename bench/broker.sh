@@ -13,8 +13,8 @@
 #   transfer the consume workload with zcq.fetch.transfer = sendfile, splice and copy
 #            (informative: what each costs inside the broker)
 #
-# The broker's CPU is its user + system time from /proc/PID/stat, read before and after each
-# client run; the client's CPU is not counted (it runs in its own process). Environment:
+# The broker's CPU is the time its threads spent on a CPU (/proc/PID/task/*/schedstat), read
+# before and after each client run; the client's CPU is not counted (its own process). Environment:
 # ROUNDS (default 3), CONSUME_MIB (1024), PRODUCE_RECORDS (10000000), QUICK=1 (small, a smoke
 # test of the script). Prints the machine, the raw results and a table with PASS/FAIL; exit
 # status 0 when every goal passed.
@@ -48,7 +48,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-tick=$(getconf CLK_TCK)
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'),"\
     "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
@@ -75,8 +74,9 @@ stop_broker() {
     wait "$pid" 2>/dev/null
     pid=
 }
-cpu_s() { # the broker's user + system seconds so far
-    awk -v t="$tick" '{ printf "%.4f", ($14 + $15) / t }' "/proc/$pid/stat"
+cpu_s() { # the broker's CPU seconds so far, every thread (schedstat: nanoseconds, where
+    # /proc/PID/stat counts 10 ms ticks, too coarse for a run of a second)
+    cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%.6f", ns / 1e9 }'
 }
 field() { # field JSON KEY: a number from zcq perf's one-line JSON
     sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" <<<"$1"
@@ -156,6 +156,7 @@ echo "produce: $PRODUCE_RECORDS records of 100 bytes, acks=1, $ROUNDS rounds" >&
 declare -a p_rate p_ratio p_cpu p_bare p_p50 p_p99
 for ((r = 1; r <= ROUNDS; r++)); do
     rm -rf "$tmp/data"
+    sync # dirty pages from the previous round would throttle this one's writes
     start_broker
     "$zcq" topics create p --partitions 3 --bootstrap "$B" >/dev/null || die "create topic p"
     c0=$(cpu_s)
@@ -165,7 +166,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
     stop_broker
     pbytes=$(seg_bytes p)
     cat "$tmp"/data/p-*/*.log >"$tmp/produced.bin"
-    zc=$(awk -v a="$c0" -v b="$c1" -v n="$pbytes" 'BEGIN { printf "%.4f", (b - a) / (n / 1e6) }')
+    rm -rf "$tmp/data"
+    sync
+    zc=$(awk -v a="$c0" -v b="$c1" -v n="$pbytes" 'BEGIN { printf "%.6f", (b - a) / (n / 1e6) }')
     bc=$(sed -n 's/.*cpu_s_per_gb=\([0-9.]*\).*/\1/p' <<<"$("$bare" recvwrite "$tmp/produced.bin")")
     bc=$(awk -v g="$bc" 'BEGIN { printf "%.6f", g / 1000 }') # per MB
     rm -f "$tmp/produced.bin"

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -248,26 +249,53 @@ static ssize_t parse_frames(struct zcq_conn *c, uint8_t *buf, size_t len)
     return c->closing ? -1 : (ssize_t)off;
 }
 
-/* Keep the unparsed tail [p, p + n) in the connection's own buffer, sized for its frame once
- * the size prefix is there (but grown only as bytes come: see conn.h). */
+/* The size of the frame whose first bytes are p[0, n), or 0 if its prefix is not all there. */
+static size_t frame_size(const uint8_t *p, size_t n)
+{
+    uint32_t be;
+
+    if (n < 4)
+        return 0;
+    memcpy(&be, p, 4);
+    return 4 + (size_t)be32toh(be);
+}
+
+/* Bytes the client has already sent that wait in the socket (FIONREAD). */
+static size_t queued(const struct zcq_conn *c)
+{
+    int n = 0;
+
+    return ioctl(c->ev.fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
+}
+
+/*
+ * How big a partial frame's buffer is: the frame's size, but never more than twice the bytes
+ * the client has really sent (received, or waiting in the socket) and at least 64 KiB, so a
+ * frame that claims 100 MiB and sends ten bytes costs 64 KiB, while a fast producer's 1 MiB
+ * request, already queued in the socket, gets its whole buffer at once instead of a chain of
+ * reallocations that copied it twice over (the produce benchmark, docs/benchmarks.md).
+ */
+static size_t partial_cap(const struct zcq_conn *c, const uint8_t *p, size_t have, size_t cur)
+{
+    size_t need = frame_size(p, have), sent = have + queued(c);
+    size_t cap = 2 * sent > 65536 ? 2 * sent : 65536;
+
+    if (cap < cur * 2)
+        cap = cur * 2;
+    if (need && cap > need)
+        cap = need;
+    return cap > have ? cap : have;
+}
+
+/* Keep the unparsed tail [p, p + n) in the connection's own buffer (see partial_cap). */
 static int keep_partial(struct zcq_conn *c, const uint8_t *p, size_t n)
 {
-    size_t want = n > 4096 ? n : 4096;
-    uint8_t *nb;
+    size_t want = partial_cap(c, p, n, 0);
+    uint8_t *nb = malloc(want);
 
-    if (n >= 4) {
-        uint32_t be;
-
-        memcpy(&be, p, 4);
-        if (4 + (size_t)be32toh(be) < want)
-            want = 4 + (size_t)be32toh(be);
-    }
-    if (want < n)
-        want = n;
-    nb = malloc(want);
     if (!nb)
         return -ENOMEM;
-    memmove(nb, p, n);
+    memcpy(nb, p, n);
     free(c->in);
     c->in = nb;
     c->in_len = n;
@@ -275,25 +303,15 @@ static int keep_partial(struct zcq_conn *c, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Room for more of the partial frame, once the buffer is full: up to the frame's size, but
- * at most twice what has arrived (and at least 64 KiB), so a frame that claims 100 MiB and
- * sends ten bytes costs kilobytes, and memory follows the bytes received. */
+/* Room for more of the partial frame once its buffer is full (see partial_cap). */
 static int grow_partial(struct zcq_conn *c)
 {
-    size_t need = 4096, cap;
+    size_t cap;
     uint8_t *nb;
 
     if (c->in_len < c->in_cap)
         return 0;
-    if (c->in_len >= 4) {
-        uint32_t be;
-
-        memcpy(&be, c->in, 4);
-        need = 4 + (size_t)be32toh(be);
-    }
-    cap = c->in_cap * 2 > 65536 ? c->in_cap * 2 : 65536;
-    if (cap > need)
-        cap = need;
+    cap = partial_cap(c, c->in, c->in_len, c->in_cap);
     if (cap <= c->in_cap)
         return 0;
     nb = realloc(c->in, cap);
