@@ -20,7 +20,8 @@
 #define HEADER_MIN      10         /* api key, version, correlation id, client id length */
 #define READ_BUDGET     (4u << 20) /* bytes read per connection per event: fairness */
 #define ACCEPT_BATCH    64
-#define PARTIAL_TIMEOUT 60000 /* ms a frame may take to arrive, against slow senders */
+#define PARTIAL_TIMEOUT 60000       /* ms a frame may take to arrive, against slow senders */
+#define BIG_FRAME       (64u << 10) /* larger frames are read into a buffer of their own */
 
 static const struct zcq_broker_config *cfg_of(const struct zcq_conn *c)
 {
@@ -239,6 +240,7 @@ static ssize_t parse_frames(struct zcq_conn *c, uint8_t *buf, size_t len)
         }
         if (len - off - 4 < (size_t)size)
             break;
+        c->big = (size_t)size > BIG_FRAME;
         handle_frame(c, buf + off + 4, (size_t)size);
         off += 4 + (size_t)size;
         if (!c->closing && c->inflight >= (unsigned)cfg_of(c)->max_inflight) {
@@ -345,6 +347,33 @@ static void consume_in(struct zcq_conn *c)
     }
 }
 
+/* On a connection that sends large frames (a producer's batches), peek at the next frame's
+ * size before reading it, and read a large one straight into a buffer of its own, instead of
+ * into the worker's buffer and then copying it (up to 1 MiB a frame, a few percent of the
+ * broker's CPU when appending). Returns 1 when c->in was made for the frame, 0 to read as
+ * usual, -1 when the connection closed. */
+static int start_big_frame(struct zcq_conn *c)
+{
+    uint8_t hdr[4];
+    ssize_t n = recv(c->ev.fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+    size_t size;
+
+    if (n < (ssize_t)sizeof(hdr))
+        return 0; /* whatever it is (nothing yet, EOF, an error), the usual read finds out */
+    size = frame_size(hdr, sizeof(hdr));
+    if (size <= BIG_FRAME || size > (size_t)cfg_of(c)->max_request_bytes + 4)
+        return 0;
+    c->in_cap = partial_cap(c, hdr, sizeof(hdr), 0);
+    c->in = malloc(c->in_cap);
+    if (!c->in) {
+        c->in_cap = 0;
+        return 0;
+    }
+    c->in_len = 0;
+    c->partial_since = zcq_loop_now(c->w->loop);
+    return 1;
+}
+
 static void on_readable(struct zcq_conn *c)
 {
     struct zcq_worker *w = c->w;
@@ -364,6 +393,8 @@ static void on_readable(struct zcq_conn *c)
             room = c->in_cap - c->in_len;
             if (room == 0)
                 break; /* a whole frame waits (reading paused): recv(0) would read as EOF */
+        } else if (c->big && start_big_frame(c) > 0) {
+            continue; /* c->in holds the frame's buffer now: read into it */
         } else {
             dst = w->rbuf;
             room = w->rbuf_cap;

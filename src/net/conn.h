@@ -81,6 +81,7 @@ struct zcq_conn {
     struct sockaddr_storage addr;
     char peer[64];
     bool closing, paused, counted, parsing;
+    bool big;    /* its last frame was large: peek at the next one's size first */
     bool doomed; /* a request was refused behind unanswered ones: read nothing more */
 };
 
