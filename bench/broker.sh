@@ -5,7 +5,9 @@
 #
 #   consume  a catch-up read of a 1 GiB backlog of 1 KiB records, warm cache (zcq perf
 #            consume): the broker's CPU seconds per GB served, against bare_ref sendfile
-#            shipping the same segment file to a socket: goal <= 1.2x
+#            shipping the same segment file to a socket: goal <= 1.2x; and, informative,
+#            against bare_ref fetchloop, the same bytes in lockstep 1 MiB request/response
+#            rounds, which is what the Kafka fetch protocol itself costs with no broker in it
 #   produce  100-byte records, batched, acks=1 (zcq perf produce): records/s, goal >=
 #            1,000,000 with client and broker on this machine; and the broker's CPU per MB
 #            appended, against bare_ref recvwrite receiving the same bytes and writing them
@@ -16,7 +18,8 @@
 # The broker's CPU is the time its threads spent on a CPU (/proc/PID/task/*/schedstat), read
 # before and after each client run; the client's CPU is not counted (its own process). Environment:
 # ROUNDS (default 3), CONSUME_MIB (1024), PRODUCE_RECORDS (10000000), QUICK=1 (small, a smoke
-# test of the script). Prints the machine, the raw results and a table with PASS/FAIL; exit
+# test of the script), TCP_CC (a congestion control to switch loopback to for the run, such as
+# cubic; the previous one is restored on exit). Prints the machine, the raw results and a table with PASS/FAIL; exit
 # status 0 when every goal passed.
 set -uo pipefail
 
@@ -43,11 +46,17 @@ zcq=./zcq
 mkdir -p build
 tmp=$(mktemp -d "$repo/build/broker.XXXXXX")
 pid=
+old_cc=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -n "$old_cc" ] && sysctl -qw net.ipv4.tcp_congestion_control="$old_cc"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+if [ -n "${TCP_CC:-}" ]; then
+    old_cc=$(sysctl -n net.ipv4.tcp_congestion_control)
+    sysctl -qw net.ipv4.tcp_congestion_control="$TCP_CC" || die "cannot set TCP_CC=$TCP_CC"
+fi
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'),"\
     "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
@@ -102,7 +111,7 @@ records=$((CONSUME_MIB * 1024))
 cbytes=$(seg_bytes c)
 seg=$(ls "$tmp"/data/c-0/*.log | head -1)
 cat "$tmp"/data/c-0/*.log >/dev/null # warm
-declare -a zc_ratio zc_cpu bare_cpu zc_rate
+declare -a zc_ratio zc_cpu bare_cpu zc_rate fl_cpu fl_ratio
 consume_once() { # consume_once: prints "cpu_s_per_gb mb_per_s"
     local c0 c1 out
     c0=$(cpu_s)
@@ -120,7 +129,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
         bc=$(sed -n 's/.*cpu_s_per_gb=\([0-9.]*\).*/\1/p' <<<"$("$bare" sendfile "$seg")")
         read -r zc rate <<<"$(consume_once)"
     fi
-    echo "  round $r: broker $zc CPU s/GB ($rate MB/s to the client), bare sendfile $bc CPU s/GB" >&2
+    fl=$(sed -n 's/.*cpu_s_per_gb=\([0-9.]*\).*/\1/p' <<<"$("$bare" fetchloop "$seg")")
+    echo "  round $r: broker $zc CPU s/GB ($rate MB/s to the client), bare sendfile $bc," \
+        "bare fetch loop $fl CPU s/GB" >&2
+    fl_cpu+=("$fl")
+    fl_ratio+=("$(awk -v a="$zc" -v b="$fl" 'BEGIN { printf "%.3f", a / b }')")
     zc_cpu+=("$zc")
     bare_cpu+=("$bc")
     zc_rate+=("$rate")
@@ -132,6 +145,10 @@ row "consume, 1 KiB records, warm, broker CPU per GB served (fetch by sendfile)"
     "$(printf '%s\n' "${zc_cpu[@]}" | median) s/GB" \
     "bare sendfile $(printf '%s\n' "${bare_cpu[@]}" | median) s/GB" "$m" "<= 1.2" \
     "$(verdict "$m" "<=" 1.2)"
+row "... the same against a bare lockstep fetch loop (64-byte request, 1 MiB by sendfile)" \
+    "$(printf '%s\n' "${zc_cpu[@]}" | median) s/GB" \
+    "bare fetch loop $(printf '%s\n' "${fl_cpu[@]}" | median) s/GB" \
+    "$(printf '%s\n' "${fl_ratio[@]}" | median)" "(informative)" "-"
 row "... throughput to the client (librdkafka, parsing every record)" \
     "$(printf '%s\n' "${zc_rate[@]}" | median) MB/s" "-" "-" "(informative)" "-"
 

@@ -117,10 +117,11 @@ ssize_t zcq_chain_send(struct zcq_chain *c, int fd, struct zcq_xfer *x, size_t b
 
         if (it->mem) {
             struct iovec iov[IOV_BATCH];
-            int k = 0;
+            int k = 0, more = 0;
             size_t total = 0;
+            unsigned i;
 
-            for (unsigned i = c->head; i < c->n && k < IOV_BATCH && c->items[i].mem && total < want;
+            for (i = c->head; i < c->n && k < IOV_BATCH && c->items[i].mem && total < want;
                  i++, k++) {
                 size_t l = c->items[i].len;
 
@@ -130,10 +131,16 @@ ssize_t zcq_chain_send(struct zcq_chain *c, int fd, struct zcq_xfer *x, size_t b
                 iov[k].iov_len = l;
                 total += l;
             }
+            /* A file region follows (a fetch response's header, then its records): MSG_MORE
+             * lets TCP put the header in the same segment as the first record bytes, instead
+             * of a tiny segment of its own that costs the same per-packet work as a full one
+             * (the consume benchmark, docs/benchmarks.md). */
+            if (i < c->n && !c->items[i].mem)
+                more = MSG_MORE;
             {
                 struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)k};
 
-                r = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                r = sendmsg(fd, &mh, MSG_NOSIGNAL | more);
                 if (r < 0 && errno == ENOTSOCK)
                     r = writev(fd, iov, k);
             }
@@ -146,6 +153,10 @@ ssize_t zcq_chain_send(struct zcq_chain *c, int fd, struct zcq_xfer *x, size_t b
             }
         } else {
             r = zcq_xfer_file(x, fd, it->fd, it->pos, it->len < want ? it->len : want);
+            /* The strategies report a file that ends short of its region as -ENODATA; a 0
+             * from one that did not would leave us spinning on a writable socket. */
+            if (r == 0)
+                r = -ENODATA;
             if (r < 0) {
                 if (sent)
                     break;

@@ -13,7 +13,7 @@
  *     completely or the chain is cleared: memory the chain points to (and a file region's
  *     segment reference) must stay valid until then.
  *   - A chain belongs to one connection and one thread. Errors: -ENOMEM (adding), and the
- *     send errors of writev and zcq_xfer_file.
+ *     send errors of writev and zcq_xfer_file (-ENODATA: a file ends short of its region).
  */
 #ifndef ZCQ_IO_CHAIN_H
 #define ZCQ_IO_CHAIN_H
