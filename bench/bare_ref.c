@@ -5,11 +5,12 @@
  *   bare_ref sendfile FILE     serve FILE to one loopback connection with sendfile() (1 MiB a
  *                              call), as a broker serving a catch-up consumer would at best;
  *                              a forked reader drains the socket
- *   bare_ref fetchloop FILE    the same bytes in lockstep, as a Kafka fetch loop moves them: the
+ *   bare_ref fetchloop FILE [BYTES]
+ *                              the same bytes in lockstep, as a Kafka fetch loop moves them: the
  *                              forked reader sends a 64-byte request, this process reads it and
- *                              answers with 1 MiB by sendfile(), the reader drains it, and so
- *                              on; what the protocol's one round trip per fetch costs with no
- *                              broker in it (informative)
+ *                              answers with BYTES (default 1 MiB) by sendfile(), the reader
+ *                              drains them, and so on; what the protocol's one round trip per
+ *                              fetch costs with no broker in it (informative)
  *   bare_ref recvwrite FILE    a forked writer sends FILE's bytes over loopback; this process
  *                              receives them into a 1 MiB buffer and write()s them to a new
  *                              file, as a broker appending produced batches would at best
@@ -102,7 +103,9 @@ static void drain(int fd, const char *arg)
         ;
 }
 
-/* The consumer side of fetchloop: a request, then exactly CHUNK bytes (or EOF), and again. */
+static size_t fetch_bytes = CHUNK;
+
+/* The consumer side of fetchloop: a request, then exactly fetch_bytes (or EOF), and again. */
 static void fetcher(int fd, const char *arg)
 {
     static char buf[CHUNK];
@@ -114,8 +117,9 @@ static void fetcher(int fd, const char *arg)
 
         if (write(fd, req, sizeof(req)) != (ssize_t)sizeof(req))
             return;
-        while (got < CHUNK) {
-            ssize_t n = read(fd, buf, CHUNK - got);
+        while (got < fetch_bytes) {
+            size_t want = fetch_bytes - got < CHUNK ? fetch_bytes - got : CHUNK;
+            ssize_t n = read(fd, buf, want);
 
             if (n <= 0)
                 return;
@@ -150,8 +154,16 @@ int main(int argc, char **argv)
     pid_t child;
     int sock, st;
 
-    if (argc != 3)
-        die("usage: bare_ref sendfile|fetchloop|recvwrite FILE");
+    if (argc == 4 && strcmp(argv[1], "fetchloop") == 0) {
+        char *end;
+        unsigned long v = strtoul(argv[3], &end, 10);
+
+        if (*end || v < 1024 || v > (1ul << 30))
+            die("fetch bytes '%s': want 1024 to 1073741824", argv[3]);
+        fetch_bytes = v;
+    } else if (argc != 3) {
+        die("usage: bare_ref sendfile|recvwrite FILE | bare_ref fetchloop FILE [BYTES]");
+    }
     if (strcmp(argv[1], "sendfile") == 0 || strcmp(argv[1], "fetchloop") == 0) {
         int lockstep = strcmp(argv[1], "fetchloop") == 0;
         int f = open(argv[2], O_RDONLY);
@@ -169,7 +181,7 @@ int main(int argc, char **argv)
             /* A request of 64 bytes always arrives whole on loopback (MSG_WAITALL for form). */
             if (lockstep && recv(sock, req, sizeof(req), MSG_WAITALL) != (ssize_t)sizeof(req))
                 die("recv request: %s", strerror(errno));
-            for (off_t end = off + CHUNK; off < end && off < sb.st_size; bytes += n) {
+            for (off_t end = off + (lockstep ? (off_t)fetch_bytes : CHUNK); off < end && off < sb.st_size; bytes += n) {
                 n = sendfile(sock, f, &off, (size_t)(end - off));
                 if (n <= 0)
                     die("sendfile: %s", n < 0 ? strerror(errno) : "short");

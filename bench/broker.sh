@@ -19,12 +19,15 @@
 # before and after each client run; the client's CPU is not counted (its own process). Environment:
 # ROUNDS (default 3), CONSUME_MIB (1024), PRODUCE_RECORDS (10000000), QUICK=1 (small, a smoke
 # test of the script), TCP_CC (a congestion control to switch loopback to for the run, such as
-# cubic; the previous one is restored on exit). Prints the machine, the raw results and a table with PASS/FAIL; exit
+# cubic; the previous one is restored on exit), FETCH_BYTES (the consumer's
+# max.partition.fetch.bytes and the bare fetch loop's response size; default 1048576, the
+# librdkafka and Java client default). Prints the machine, the raw results and a table with PASS/FAIL; exit
 # status 0 when every goal passed.
 set -uo pipefail
 
 ROUNDS=${ROUNDS:-3}
 CONSUME_MIB=${CONSUME_MIB:-1024}
+FETCH_BYTES=${FETCH_BYTES:-1048576}
 PRODUCE_RECORDS=${PRODUCE_RECORDS:-10000000}
 if [ "${QUICK:-0}" = 1 ]; then
     ROUNDS=1 CONSUME_MIB=64 PRODUCE_RECORDS=500000
@@ -102,7 +105,8 @@ row() { results+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); }
 verdict() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = op == "<=" ? v <= g : v >= g; print ok ? "PASS" : "FAIL" }'; }
 
 # --- consume ---------------------------------------------------------------------------------
-echo "consume: a ${CONSUME_MIB} MiB backlog of 1 KiB records, $ROUNDS rounds" >&2
+echo "consume: a ${CONSUME_MIB} MiB backlog of 1 KiB records, fetches of $FETCH_BYTES bytes," \
+    "$ROUNDS rounds" >&2
 start_broker
 records=$((CONSUME_MIB * 1024))
 "$zcq" topics create c --partitions 1 --bootstrap "$B" >/dev/null || die "create topic c"
@@ -115,7 +119,8 @@ declare -a zc_ratio zc_cpu bare_cpu zc_rate fl_cpu fl_ratio
 consume_once() { # consume_once: prints "cpu_s_per_gb mb_per_s"
     local c0 c1 out
     c0=$(cpu_s)
-    out=$("$zcq" perf consume --bootstrap "$B" --topic c --records "$records" --json) ||
+    out=$("$zcq" perf consume --bootstrap "$B" --topic c --records "$records" --json \
+        -X max.partition.fetch.bytes="$FETCH_BYTES") ||
         die "perf consume failed"
     c1=$(cpu_s)
     awk -v a="$c0" -v b="$c1" -v n="$cbytes" -v m="$(field "$out" mb_per_s)" \
@@ -129,7 +134,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         bc=$(sed -n 's/.*cpu_s_per_gb=\([0-9.]*\).*/\1/p' <<<"$("$bare" sendfile "$seg")")
         read -r zc rate <<<"$(consume_once)"
     fi
-    fl=$(sed -n 's/.*cpu_s_per_gb=\([0-9.]*\).*/\1/p' <<<"$("$bare" fetchloop "$seg")")
+    fl=$(sed -n 's/.*cpu_s_per_gb=\([0-9.]*\).*/\1/p' <<<"$("$bare" fetchloop "$seg" "$FETCH_BYTES")")
     echo "  round $r: broker $zc CPU s/GB ($rate MB/s to the client), bare sendfile $bc," \
         "bare fetch loop $fl CPU s/GB" >&2
     fl_cpu+=("$fl")
@@ -145,7 +150,7 @@ row "consume, 1 KiB records, warm, broker CPU per GB served (fetch by sendfile)"
     "$(printf '%s\n' "${zc_cpu[@]}" | median) s/GB" \
     "bare sendfile $(printf '%s\n' "${bare_cpu[@]}" | median) s/GB" "$m" "<= 1.2" \
     "$(verdict "$m" "<=" 1.2)"
-row "... the same against a bare lockstep fetch loop (64-byte request, 1 MiB by sendfile)" \
+row "... the same against a bare lockstep fetch loop (64-byte request, $FETCH_BYTES bytes by sendfile)" \
     "$(printf '%s\n' "${zc_cpu[@]}" | median) s/GB" \
     "bare fetch loop $(printf '%s\n' "${fl_cpu[@]}" | median) s/GB" \
     "$(printf '%s\n' "${fl_ratio[@]}" | median)" "(informative)" "-"

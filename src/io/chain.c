@@ -113,6 +113,7 @@ ssize_t zcq_chain_send(struct zcq_chain *c, int fd, struct zcq_xfer *x, size_t b
     while (c->head < c->n && sent < budget) {
         struct zcq_chain_item *it = &c->items[c->head];
         size_t want = budget - sent;
+        bool full;
         ssize_t r;
 
         if (it->mem) {
@@ -144,6 +145,7 @@ ssize_t zcq_chain_send(struct zcq_chain *c, int fd, struct zcq_xfer *x, size_t b
                 if (r < 0 && errno == ENOTSOCK)
                     r = writev(fd, iov, k);
             }
+            full = r >= 0 && (size_t)r < total;
             if (r < 0) {
                 if (errno == EINTR)
                     continue;
@@ -157,6 +159,7 @@ ssize_t zcq_chain_send(struct zcq_chain *c, int fd, struct zcq_xfer *x, size_t b
              * from one that did not would leave us spinning on a writable socket. */
             if (r == 0)
                 r = -ENODATA;
+            full = zcq_xfer_dst_full(x);
             if (r < 0) {
                 if (sent)
                     break;
@@ -167,6 +170,9 @@ ssize_t zcq_chain_send(struct zcq_chain *c, int fd, struct zcq_xfer *x, size_t b
             break;
         consume(c, (size_t)r);
         sent += (size_t)r;
+        /* A socket that took less than offered is full; another call would only say so. */
+        if (full)
+            break;
     }
     return (ssize_t)sent;
 }

@@ -142,6 +142,11 @@ void zcq_xfer_reset(struct zcq_xfer *x)
     x->why[0] = '\0';
 }
 
+bool zcq_xfer_dst_full(const struct zcq_xfer *x)
+{
+    return x->dst_full;
+}
+
 enum zcq_xfer_method zcq_xfer_active(const struct zcq_xfer *x)
 {
     return x->active;
@@ -206,6 +211,7 @@ ssize_t zcq_xfer_file(struct zcq_xfer *x, int dst_fd, int src_fd, off_t offset, 
     int prc;
 
     x->why[0] = '\0';
+    x->dst_full = false;
     if (len == 0)
         return 0;
     if (offset < 0 || dst_fd < 0 || src_fd < 0)
@@ -228,6 +234,7 @@ ssize_t zcq_xfer_file(struct zcq_xfer *x, int dst_fd, int src_fd, off_t offset, 
         x->st.bytes += (uint64_t)rc;
         x->auto_chosen = true;
     }
+    x->dst_full = rc == -EAGAIN || (rc > 0 && (size_t)rc < len && x->dst_nonblock);
     return rc;
 }
 
@@ -237,6 +244,7 @@ ssize_t zcq_xfer_mem(struct zcq_xfer *x, int dst_fd, const void *buf, size_t len
     int prc;
 
     x->why[0] = '\0';
+    x->dst_full = false;
     if (len == 0)
         return 0;
     if (!buf || dst_fd < 0)
@@ -249,6 +257,7 @@ ssize_t zcq_xfer_mem(struct zcq_xfer *x, int dst_fd, const void *buf, size_t len
     rc = ops(x)->mem(x, dst_fd, buf, len);
     if (rc > 0)
         x->st.bytes += (uint64_t)rc;
+    x->dst_full = rc == -EAGAIN || (rc > 0 && (size_t)rc < len && x->dst_nonblock);
     return rc;
 }
 

@@ -37,6 +37,7 @@
 #ifndef ZCQ_IO_XFER_H
 #define ZCQ_IO_XFER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -97,6 +98,11 @@ ssize_t zcq_xfer_file(struct zcq_xfer *x, int dst_fd, int src_fd, off_t offset, 
 /* Move up to len bytes of buf to dst_fd. Strategies without a memory path of their own
  * (copy, mmap, sendfile, splice, direct) use write()/send(). */
 ssize_t zcq_xfer_mem(struct zcq_xfer *x, int dst_fd, const void *buf, size_t len);
+
+/* True when the last zcq_xfer_file()/zcq_xfer_mem() stopped short of what it was asked (after
+ * the chunk_max cap) or returned -EAGAIN because a non-blocking destination was full: an event
+ * loop should wait for POLLOUT instead of calling again, which would only find it full. */
+bool zcq_xfer_dst_full(const struct zcq_xfer *x);
 
 /* Forget in-flight state and cached per-fd facts (source mapping, O_DIRECT fd, destination
  * kind). Call after closing or replacing an fd the context has seen. */

@@ -46,6 +46,7 @@ struct zcq_xfer {
     int dst_fd;
     bool dst_sock;     /* a socket: send() with MSG_NOSIGNAL instead of write() */
     bool dst_nonblock; /* O_NONBLOCK set */
+    bool dst_full;     /* the last call stopped because the destination was full */
     bool dst_tcp;      /* AF_INET/AF_INET6 stream socket */
 
     void *buf; /* buf_size bytes, page aligned (copy, direct, uring) */

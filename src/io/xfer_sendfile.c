@@ -15,10 +15,11 @@ static ssize_t sendfile_file(struct zcq_xfer *x, int dst, int src, off_t off, si
 
     while (done < len) {
         off_t o = off + (off_t)done;
+        size_t want = len - done;
         ssize_t r;
 
         x->st.syscalls++;
-        r = zcq_sys.sendfile(dst, src, &o, len - done);
+        r = zcq_sys.sendfile(dst, src, &o, want);
         if (r < 0) {
             int e = errno;
 
@@ -41,6 +42,11 @@ static ssize_t sendfile_file(struct zcq_xfer *x, int dst, int src, off_t off, si
             return zcq__xfer_fail(x, -ENODATA, "source ends before offset %lld", (long long)o);
         }
         done += (size_t)r;
+        /* A short count to a non-blocking socket means its buffer is full: asking again
+         * would only come back -EAGAIN after the kernel had looked up (and dropped) the
+         * next pages, once per refill of the buffer while a large fetch drains. */
+        if (x->dst_sock && x->dst_nonblock && (size_t)r < want)
+            break;
     }
     return (ssize_t)done;
 }
