@@ -181,7 +181,8 @@ int main(int argc, char **argv)
             /* A request of 64 bytes always arrives whole on loopback (MSG_WAITALL for form). */
             if (lockstep && recv(sock, req, sizeof(req), MSG_WAITALL) != (ssize_t)sizeof(req))
                 die("recv request: %s", strerror(errno));
-            for (off_t end = off + (lockstep ? (off_t)fetch_bytes : CHUNK); off < end && off < sb.st_size; bytes += n) {
+            for (off_t end = off + (lockstep ? (off_t)fetch_bytes : CHUNK);
+                 off < end && off < sb.st_size; bytes += n) {
                 n = sendfile(sock, f, &off, (size_t)(end - off));
                 if (n <= 0)
                     die("sendfile: %s", n < 0 ? strerror(errno) : "short");
