@@ -326,3 +326,148 @@ void zcq_batch_assign(void *p, int64_t base_offset, int32_t leader_epoch)
     memcpy(b + OFF_BASE_OFFSET, &off, sizeof(off));
     memcpy(b + OFF_EPOCH, &epoch, sizeof(epoch));
 }
+
+/* --- building and walking (the broker's own logs) ------------------------------------------ */
+
+static size_t varint_len(int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 1;
+
+    while (z >= 0x80) {
+        z >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+
+    while (z >= 0x80) {
+        *p++ = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    *p++ = (uint8_t)z;
+    return p;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* A record's body length: attributes, timestamp delta 0, offset delta i, key, value, no
+ * headers. */
+static size_t record_body_len(const struct zcq_record *r, int i)
+{
+    size_t klen = r->key_len > 0 ? (size_t)r->key_len : 0;
+    size_t vlen = r->value_len > 0 ? (size_t)r->value_len : 0;
+
+    return 1 + varint_len(0) + varint_len(i) + varint_len(r->key_len < 0 ? -1 : r->key_len) + klen +
+           varint_len(r->value_len < 0 ? -1 : r->value_len) + vlen + varint_len(0);
+}
+
+size_t zcq_batch_build_size(const struct zcq_record *r, int n)
+{
+    size_t total = ZCQ_BATCH_HEADER;
+
+    for (int i = 0; i < n; i++) {
+        size_t body = record_body_len(&r[i], i);
+
+        total += varint_len((int64_t)body) + body;
+    }
+    return total;
+}
+
+int64_t zcq_batch_build(void *buf, size_t cap, const struct zcq_record *r, int n, int64_t ts)
+{
+    uint8_t *b = buf, *p;
+    size_t len;
+
+    if (n < 1)
+        return ZCQ_BATCH_ECOUNT;
+    len = zcq_batch_build_size(r, n);
+    if (cap < len || len - ZCQ_BATCH_LOG_OVERHEAD > INT32_MAX)
+        return ZCQ_BATCH_ETRUNC;
+    memset(b, 0, ZCQ_BATCH_HEADER);
+    put_be(b + OFF_LENGTH, len - ZCQ_BATCH_LOG_OVERHEAD, 4);
+    put_be(b + OFF_EPOCH, (uint64_t)-1, 4);
+    b[OFF_MAGIC] = 2;
+    put_be(b + OFF_LAST_DELTA, (uint64_t)(n - 1), 4);
+    put_be(b + OFF_BASE_TS, (uint64_t)ts, 8);
+    put_be(b + OFF_MAX_TS, (uint64_t)ts, 8);
+    put_be(b + OFF_PRODUCER_ID, (uint64_t)-1, 8);
+    put_be(b + OFF_PRODUCER_EPOCH, (uint64_t)-1, 2);
+    put_be(b + OFF_BASE_SEQ, (uint64_t)-1, 4);
+    put_be(b + OFF_COUNT, (uint64_t)n, 4);
+    p = b + ZCQ_BATCH_HEADER;
+    for (int i = 0; i < n; i++) {
+        p = put_varint(p, (int64_t)record_body_len(&r[i], i));
+        *p++ = 0; /* attributes */
+        p = put_varint(p, 0);
+        p = put_varint(p, i);
+        p = put_varint(p, r[i].key_len < 0 ? -1 : r[i].key_len);
+        if (r[i].key_len > 0) {
+            memcpy(p, r[i].key, (size_t)r[i].key_len);
+            p += r[i].key_len;
+        }
+        p = put_varint(p, r[i].value_len < 0 ? -1 : r[i].value_len);
+        if (r[i].value_len > 0) {
+            memcpy(p, r[i].value, (size_t)r[i].value_len);
+            p += r[i].value_len;
+        }
+        p = put_varint(p, 0); /* headers */
+    }
+    put_be(b + OFF_CRC, zcq_crc32c(0, b + OFF_ATTRIBUTES, len - OFF_ATTRIBUTES), 4);
+    return (int64_t)len;
+}
+
+/* A nullable byte string: its start and length (-1 for null). */
+static int rd_bytes(struct rd *r, const void **p, int32_t *len)
+{
+    if (rd_varint(r, len) || *len < -1)
+        return -1;
+    *p = r->p;
+    return *len > 0 ? rd_skip(r, *len) : 0;
+}
+
+int zcq_batch_each_record(const void *p, size_t len,
+                          int (*fn)(void *arg, const struct zcq_record *r), void *arg)
+{
+    struct zcq_batch_info info;
+    struct rd r;
+
+    if (zcq_batch_decode(p, len, &info) < 0 || len < ZCQ_BATCH_HEADER)
+        return ZCQ_BATCH_ETRUNC;
+    if (ZCQ_BATCH_COMPRESSION(info.attributes) != 0)
+        return ZCQ_BATCH_ECOMPRESSION;
+    r.p = (const uint8_t *)p + ZCQ_BATCH_HEADER;
+    r.left = len - ZCQ_BATCH_HEADER;
+    for (int32_t i = 0; i < info.record_count; i++) {
+        struct zcq_record rec;
+        struct rd body;
+        int32_t rlen, delta, headers;
+        int64_t ts_delta;
+        int rc;
+
+        if (rd_varint(&r, &rlen) || rlen < 0 || (uint32_t)rlen > r.left)
+            return ZCQ_BATCH_ERECORD;
+        body.p = r.p;
+        body.left = (size_t)rlen;
+        r.p += rlen;
+        r.left -= (size_t)rlen;
+        if (rd_skip(&body, 1) || rd_varlong(&body, &ts_delta) || rd_varint(&body, &delta) ||
+            rd_bytes(&body, &rec.key, &rec.key_len) ||
+            rd_bytes(&body, &rec.value, &rec.value_len) || rd_varint(&body, &headers) ||
+            headers < 0)
+            return ZCQ_BATCH_ERECORD;
+        rec.offset = info.base_offset + delta;
+        rc = fn(arg, &rec);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

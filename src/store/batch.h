@@ -77,6 +77,33 @@ int zcq_batch_validate(const void *p, size_t len, struct zcq_batch_info *out);
 /* Set baseOffset and partitionLeaderEpoch in place; neither is covered by the CRC. */
 void zcq_batch_assign(void *p, int64_t base_offset, int32_t leader_epoch);
 
+/*
+ * Building and walking batches, for the broker's own logs (committed offsets): an uncompressed
+ * batch of records, each a key and a value (either may be null, length -1), no headers.
+ */
+struct zcq_record {
+    const void *key;
+    int32_t key_len; /* -1: null */
+    const void *value;
+    int32_t value_len; /* -1: null (a tombstone) */
+    int64_t offset;    /* filled by zcq_batch_each_record: baseOffset + offsetDelta */
+};
+
+/* Bytes zcq_batch_build needs for records r[0..n). */
+size_t zcq_batch_build_size(const struct zcq_record *r, int n);
+
+/* Encode r[0..n) as one magic-2 batch at timestamp ts (baseOffset 0, producer id -1, CRC
+ * set) into buf. Returns its length, or ZCQ_BATCH_ECOUNT (n < 1), ZCQ_BATCH_ETRUNC (cap is
+ * less than zcq_batch_build_size). */
+int64_t zcq_batch_build(void *buf, size_t cap, const struct zcq_record *r, int n, int64_t ts);
+
+/* Call fn for each record of the uncompressed batch p[0..len), which zcq_batch_validate
+ * accepted, in order; fn's key and value point into p. Stops at fn's first non-zero return
+ * and returns it; else 0. ZCQ_BATCH_ECOMPRESSION for a compressed batch, ZCQ_BATCH_ERECORD
+ * for malformed records. */
+int zcq_batch_each_record(const void *p, size_t len,
+                          int (*fn)(void *arg, const struct zcq_record *r), void *arg);
+
 /* Last offset of the batch: baseOffset + lastOffsetDelta. */
 static inline int64_t zcq_batch_last_offset(const struct zcq_batch_info *b)
 {

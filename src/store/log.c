@@ -919,6 +919,24 @@ int zcq_log_retain(struct zcq_log *log, int64_t now_ms)
     return rc < 0 ? rc : deleted;
 }
 
+int zcq_log_delete_before(struct zcq_log *log, int64_t offset)
+{
+    int deleted = 0, rc = 0;
+
+    pthread_mutex_lock(&log->mu);
+    /* Whole segments only, never the active one, never one with records at or past the hwm. */
+    while (log->nseg > 1 && log->segs[0]->next <= offset && log->segs[0]->next <= log->hwm) {
+        rc = delete_oldest(log);
+        if (rc < 0)
+            break;
+        deleted++;
+    }
+    if (deleted && rc == 0)
+        rc = zcq_fsync_dir(log->dirfd);
+    pthread_mutex_unlock(&log->mu);
+    return rc < 0 ? rc : deleted;
+}
+
 int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
 {
     struct zcq_segment *s;

@@ -176,6 +176,11 @@ int64_t zcq_log_offset_for_time2(struct zcq_log *log, int64_t ts, int64_t *found
  * retention.bytes; never the active segment. Returns the number deleted or -errno. */
 int zcq_log_retain(struct zcq_log *log, int64_t now_ms);
 
+/* Delete the whole segments all of whose records are below offset (never the active segment,
+ * never records at or past the hwm), moving the log start forward: for a log whose older
+ * records a snapshot kept elsewhere has made redundant. Returns the number deleted or -errno. */
+int zcq_log_delete_before(struct zcq_log *log, int64_t offset);
+
 /* Start a new segment now (also happens on its own at segment.bytes / segment.ms). */
 int zcq_log_roll(struct zcq_log *log, int64_t now_ms);
 

@@ -636,7 +636,69 @@ static void strerror_names_every_code(void)
     }
 }
 
+struct walked {
+    int n;
+    struct zcq_record r[8];
+};
+
+static int walk_cb(void *arg, const struct zcq_record *r)
+{
+    struct walked *w = arg;
+
+    if (w->n == 8)
+        return 1;
+    w->r[w->n++] = *r;
+    return 0;
+}
+
+/* What zcq_batch_build writes, zcq_batch_validate accepts and zcq_batch_each_record gives
+ * back: keys and values byte for byte, nulls as nulls, offsets from the assigned base. */
+static void build_and_walk(void)
+{
+    char big[300];
+    struct zcq_record in[4] = {
+        {"k1", 2, "value one", 9, 0},
+        {NULL, -1, "no key", 6, 0},
+        {"tomb", 4, NULL, -1, 0},
+        {"", 0, big, (int32_t)sizeof(big), 0},
+    };
+    struct zcq_batch_info info;
+    struct walked w = {0};
+    uint8_t buf[1024];
+    int64_t len;
+
+    memset(big, 'x', sizeof(big));
+    ZT_EQ(zcq_batch_build(buf, sizeof(buf), in, 0, 5), ZCQ_BATCH_ECOUNT);
+    ZT_EQ(zcq_batch_build(buf, zcq_batch_build_size(in, 4) - 1, in, 4, 5), ZCQ_BATCH_ETRUNC);
+    len = zcq_batch_build(buf, sizeof(buf), in, 4, 1234567);
+    ZT_EQ(len, (int64_t)zcq_batch_build_size(in, 4));
+    ZT_OK(zcq_batch_validate(buf, (size_t)len, &info));
+    ZT_EQ(info.record_count, 4);
+    ZT_EQ(info.max_timestamp, 1234567);
+    ZT_EQ(info.producer_id, -1);
+    zcq_batch_assign(buf, 100, 0);
+    ZT_OK(zcq_batch_validate(buf, (size_t)len, NULL));
+    ZT_OK(zcq_batch_each_record(buf, (size_t)len, walk_cb, &w));
+    ZT_EQ(w.n, 4);
+    for (int i = 0; i < 4; i++) {
+        ZT_EQ(w.r[i].offset, 100 + i);
+        ZT_EQ(w.r[i].key_len, in[i].key_len);
+        ZT_EQ(w.r[i].value_len, in[i].value_len);
+        if (in[i].key_len > 0)
+            ZT_ASSERT(memcmp(w.r[i].key, in[i].key, (size_t)in[i].key_len) == 0);
+        if (in[i].value_len > 0)
+            ZT_ASSERT(memcmp(w.r[i].value, in[i].value, (size_t)in[i].value_len) == 0);
+    }
+    /* The callback's non-zero return stops the walk and comes back. */
+    w.n = 8;
+    ZT_EQ(zcq_batch_each_record(buf, (size_t)len, walk_cb, &w), 1);
+    /* A compressed batch is not walked. */
+    buf[22] |= 1;
+    ZT_EQ(zcq_batch_each_record(buf, (size_t)len, walk_cb, &w), ZCQ_BATCH_ECOMPRESSION);
+}
+
 static const struct zcq_test tests[] = {
+    {"build_and_walk", build_and_walk, 10},
     {"valid_one_record", valid_one_record, 10},
     {"valid_two_null_keys_and_values", valid_two_null_keys_and_values, 10},
     {"valid_hundred_with_headers", valid_hundred_with_headers, 10},

@@ -357,6 +357,45 @@ static void timestamps(void)
     free_all(a, 300);
 }
 
+/* Deleting before an offset: whole segments below it go, the one holding it stays, the
+ * active one always stays, and a reopen keeps the new log start. */
+static void delete_before(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct appended a[200];
+    int before, deleted, first = 0;
+
+    setup();
+    cfg_for(&c);
+    c.segment_bytes = 16 * 1024;
+    log = open_log(&c, NULL);
+    fill(log, a, 200, 0);
+    before = zcq_log_segment_count(log);
+    ZT_ASSERT(before > 3);
+    ZT_EQ(zcq_log_delete_before(log, 0), 0);
+    deleted = zcq_log_delete_before(log, a[100].base);
+    ZT_ASSERT(deleted > 0);
+    ZT_EQ(zcq_log_segment_count(log), before - deleted);
+    ZT_ASSERT(zcq_log_start_offset(log) > 0);
+    ZT_ASSERT(zcq_log_start_offset(log) <= a[100].base); /* the record itself is kept */
+    while (a[first].last < zcq_log_start_offset(log))
+        first++;
+    check_reads(log, a, first, 200);
+    /* Past the end: everything but the active segment. */
+    ZT_ASSERT(zcq_log_delete_before(log, INT64_MAX) >= 0);
+    ZT_EQ(zcq_log_segment_count(log), 1);
+    ZT_OK(zcq_log_close(log));
+    log = open_log(&c, NULL);
+    ZT_EQ(zcq_log_segment_count(log), 1);
+    first = 0;
+    while (a[first].last < zcq_log_start_offset(log))
+        first++;
+    check_reads(log, a, first, 200);
+    ZT_OK(zcq_log_close(log));
+    free_all(a, 200);
+}
+
 static void truncate_to(void)
 {
     struct zcq_log_config c;
@@ -629,6 +668,7 @@ ZT_BOTH_MODES(rejects_bad_batches)
 ZT_BOTH_MODES(roll_and_reopen)
 ZT_BOTH_MODES(roll_by_age)
 ZT_BOTH_MODES(retention)
+ZT_BOTH_MODES(delete_before)
 ZT_BOTH_MODES(timestamps)
 ZT_BOTH_MODES(truncate_to)
 ZT_BOTH_MODES(sync_policy)
@@ -644,6 +684,8 @@ static const struct zcq_test tests[] = {
     {"direct/roll_by_age", roll_by_age_dio, 30},
     {"pagecache/retention", retention_pc, 60},
     {"direct/retention", retention_dio, 60},
+    {"pagecache/delete_before", delete_before_pc, 60},
+    {"direct/delete_before", delete_before_dio, 60},
     {"pagecache/timestamps", timestamps_pc, 60},
     {"direct/timestamps", timestamps_dio, 60},
     {"pagecache/truncate_to", truncate_to_pc, 60},
