@@ -91,6 +91,29 @@ int zcq_broker_open(struct zcq_broker **out, const struct zcq_broker_config *cfg
     rc = cluster_id(b, why, why_len);
     if (rc < 0)
         goto fail;
+    {
+        struct zcq_groups_config gc = {
+            .min_session_ms = cfg->group_min_session_ms,
+            .max_session_ms = cfg->group_max_session_ms,
+            .initial_delay_ms = cfg->group_initial_delay_ms,
+            .max_size = cfg->group_max_size,
+            .retention_ms = cfg->offsets_retention_min * 60000,
+            .meta_max = cfg->offset_meta_max,
+            .segment_bytes = cfg->offsets_segment_bytes,
+            .snapshot_bytes = cfg->offsets_snapshot_bytes,
+        };
+        struct zcq_groups_open_info gi;
+
+        rc = zcq_groups_open(&b->groups, cfg->data_dir, &gc, b->topics, &gi, why, why_len);
+        if (rc < 0)
+            goto fail;
+        if (gi.offsets)
+            zcq_say(
+                ZCQ_INFO,
+                "loaded %" PRId64 " committed offset(s) of %d group(s) (%" PRId64
+                " from the snapshot, %" PRId64 " journal record(s) replayed, %" PRId64 " bytes)",
+                gi.offsets, gi.groups, gi.snapshot_entries, gi.replayed_records, gi.replayed_bytes);
+    }
     *out = b;
     return 0;
 fail:
@@ -102,6 +125,7 @@ static void *maint_main(void *arg)
 {
     struct zcq_broker *b = arg;
     int64_t next_retain = wall_ms() + b->cfg.retention_check_ms;
+    int64_t next_offsets = wall_ms() + b->cfg.offsets_check_ms;
 
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
@@ -128,6 +152,15 @@ static void *maint_main(void *arg)
             if (n > 0)
                 zcq_say(ZCQ_INFO, "retention deleted %d segment(s)", n);
             next_retain = now + b->cfg.retention_check_ms;
+        }
+        {
+            char why[512];
+            bool expire = now >= next_offsets;
+
+            if (zcq_groups_maintain(b->groups, now, expire, why, sizeof(why)) < 0)
+                zcq_say(ZCQ_ERROR, "committed offsets snapshot failed: %s", why);
+            if (expire)
+                next_offsets = now + b->cfg.offsets_check_ms;
         }
         pthread_mutex_lock(&b->mu);
     }
@@ -157,7 +190,12 @@ int zcq_broker_close(struct zcq_broker *b)
         pthread_mutex_unlock(&b->mu);
         pthread_join(b->maint, NULL);
     }
-    rc = zcq_topics_close(b->topics);
+    rc = zcq_groups_close(b->groups);
+    {
+        int trc = zcq_topics_close(b->topics);
+
+        rc = rc < 0 ? rc : trc;
+    }
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
     free(b);

@@ -1,7 +1,8 @@
 /*
  * The broker's state that every request handler shares: its configuration, the topic
- * registry (with every partition log), the cluster id, and a maintenance thread that applies
- * retention and time-based flushing (flush.ms) off the event loops.
+ * registry (with every partition log), the group coordinator, the cluster id, and a
+ * maintenance thread that applies retention and time-based flushing (flush.ms), expires
+ * committed offsets and snapshots their journal, all off the event loops.
  *
  * Contract: zcq_broker_open() recovers every partition (it may take a while and does disk
  * I/O); zcq_broker_close() stops maintenance, then closes every log cleanly (flush, clean-shutdown
@@ -12,6 +13,7 @@
 #define ZCQ_BROKER_BROKER_H
 
 #include "broker/config.h"
+#include "broker/group.h"
 #include "broker/topics.h"
 
 #include <pthread.h>
@@ -20,7 +22,8 @@
 struct zcq_broker {
     struct zcq_broker_config cfg;
     struct zcq_topics *topics;
-    char cluster_id[64]; /* stable across restarts: kept in <data>/zcq-cluster-id */
+    struct zcq_groups *groups; /* the group coordinator and committed offsets */
+    char cluster_id[64];       /* stable across restarts: kept in <data>/zcq-cluster-id */
     /* maintenance */
     pthread_t maint;
     pthread_mutex_t mu;

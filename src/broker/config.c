@@ -39,6 +39,16 @@ static const struct key keys[] = {
     {"zcq.acks.all.sync", NULL, K_BOOL, F(acks_all_sync), 0, 0},
     {"log.retention.check.interval.ms", NULL, K_I64, F(retention_check_ms), 100, INT64_MAX / 2},
     {"log.flush.scheduler.interval.ms", NULL, K_I64, F(flush_check_ms), 10, INT64_MAX / 2},
+    {"group.min.session.timeout.ms", NULL, K_INT, F(group_min_session_ms), 1, INT32_MAX},
+    {"group.max.session.timeout.ms", NULL, K_INT, F(group_max_session_ms), 1, INT32_MAX},
+    {"group.initial.rebalance.delay.ms", NULL, K_INT, F(group_initial_delay_ms), 0, INT32_MAX},
+    {"group.max.size", NULL, K_INT, F(group_max_size), 1, INT32_MAX},
+    {"offsets.retention.minutes", NULL, K_I64, F(offsets_retention_min), 1, INT64_MAX / 60000},
+    {"offsets.retention.check.interval.ms", NULL, K_I64, F(offsets_check_ms), 100, INT64_MAX / 2},
+    {"offsets.commit.required.acks", NULL, K_INT, F(commit_acks), -1, 1},
+    {"offset.metadata.max.bytes", NULL, K_INT, F(offset_meta_max), 0, 1 << 20},
+    {"offsets.topic.segment.bytes", NULL, K_I64, F(offsets_segment_bytes), 1 << 20, 1 << 30},
+    {"zcq.offsets.snapshot.bytes", NULL, K_I64, F(offsets_snapshot_bytes), 64 << 10, INT64_MAX / 2},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -67,6 +77,16 @@ void zcq_broker_config_default(struct zcq_broker_config *c)
     c->acks_all_sync = true;
     c->retention_check_ms = 300000;
     c->flush_check_ms = 1000;
+    c->group_min_session_ms = 6000;
+    c->group_max_session_ms = 1800000;
+    c->group_initial_delay_ms = 3000;
+    c->group_max_size = 100000;
+    c->offsets_retention_min = 10080;
+    c->offsets_check_ms = 600000;
+    c->commit_acks = -1;
+    c->offset_meta_max = 4096;
+    c->offsets_segment_bytes = 8 << 20;
+    c->offsets_snapshot_bytes = 16 << 20;
     zcq_log_config_default(&c->log);
 }
 
@@ -294,6 +314,16 @@ int zcq_broker_config_check(struct zcq_broker_config *c, char *why, size_t why_l
     if (c->num_partitions > c->max_partitions) {
         snprintf(why, why_len, "num.partitions (%d) exceeds zcq.max.partitions.per.topic (%d)",
                  c->num_partitions, c->max_partitions);
+        return -EINVAL;
+    }
+    if (c->group_min_session_ms > c->group_max_session_ms) {
+        snprintf(why, why_len,
+                 "group.min.session.timeout.ms (%d) exceeds group.max.session.timeout.ms (%d)",
+                 c->group_min_session_ms, c->group_max_session_ms);
+        return -EINVAL;
+    }
+    if (c->commit_acks == 0) {
+        snprintf(why, why_len, "offsets.commit.required.acks must be -1 or 1");
         return -EINVAL;
     }
     if (!c->adv_host[0]) {

@@ -28,6 +28,21 @@
  *   zcq.acks.all.sync                true               acks=all waits for fdatasync
  *   log.retention.check.interval.ms  300000             how often retention runs
  *   log.flush.scheduler.interval.ms  1000               how often flush.ms is checked
+ *   group.min.session.timeout.ms     6000               session timeouts a member may ask for
+ *   group.max.session.timeout.ms     1800000            (INVALID_SESSION_TIMEOUT outside)
+ *   group.initial.rebalance.delay.ms 3000               an empty group's first rebalance waits
+ *                                                       this long for more members
+ *   group.max.size                   100000             members of one group at most
+ *   offsets.retention.minutes        10080              committed offsets of a group empty this
+ *                                                       long are removed
+ *   offsets.retention.check.interval.ms 600000          how often that is checked
+ *   offsets.commit.required.acks     -1                 -1: a commit is answered once on disk
+ *                                                       (fdatasync); 1: once appended
+ *   offset.metadata.max.bytes        4096               longer commit metadata is refused
+ *   offsets.topic.segment.bytes      8388608            segment size of the commit journal
+ *   zcq.offsets.snapshot.bytes       16777216           journal bytes past the last snapshot
+ *                                                       that make a new one (restart replays at
+ *                                                       most this much)
  *
  * Contract: plain values, no allocation. Errors: -EINVAL with a one-line reason in why.
  */
@@ -64,6 +79,16 @@ struct zcq_broker_config {
     bool acks_all_sync;
     int64_t retention_check_ms;
     int64_t flush_check_ms;
+    int group_min_session_ms;
+    int group_max_session_ms;
+    int group_initial_delay_ms;
+    int group_max_size;
+    int64_t offsets_retention_min;
+    int64_t offsets_check_ms;
+    int commit_acks;
+    int offset_meta_max;
+    int64_t offsets_segment_bytes;
+    int64_t offsets_snapshot_bytes;
     struct zcq_log_config log; /* defaults of every partition log */
     /* which keys were set (file or flag), by index in the key table; for DescribeConfigs */
     uint64_t set_mask;

@@ -183,6 +183,7 @@ static void handle_frame(struct zcq_conn *c, uint8_t *frame, size_t len)
         return;
     }
     r->owner = c;
+    r->peer = c->peer;
     r->on_done = on_done;
     zcq_kreq_handle(r);
     if (r->state == ZCQ_KREQ_NORESP) {

@@ -19,6 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static int64_t now_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 enum { SRC_TOPIC = 1, SRC_STATIC_BROKER = 4, SRC_DEFAULT = 5 };
 enum { RES_TOPIC = 2, RES_BROKER = 4 };
@@ -181,6 +190,8 @@ static void delete_topics(struct zcq_kreq *r)
         if (name.len > 0 && (size_t)name.len < sizeof(cname)) {
             memcpy(cname, name.p, (size_t)name.len);
             rc = zcq_topics_delete(b->topics, cname);
+            if (rc == 0)
+                zcq_groups_topic_deleted(b->groups, cname, strlen(cname), now_wall());
         }
         say_result(rc, "deleted", cname, "");
         zcq_kw_str(w, name);

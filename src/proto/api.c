@@ -20,13 +20,24 @@ static const struct api apis[] = {
     {KAPI_FETCH, 4, 11, "Fetch", zcq_h_fetch},
     {KAPI_LIST_OFFSETS, 1, 3, "ListOffsets", zcq_h_list_offsets},
     {KAPI_METADATA, 0, 7, "Metadata", zcq_h_metadata},
+    /* librdkafka's "balanced consumer" feature needs the group APIs from v0 and OffsetCommit
+     * to reach down to v2, OffsetFetch to v1. */
+    {KAPI_OFFSET_COMMIT, 2, 7, "OffsetCommit", zcq_h_offset_commit},
+    {KAPI_OFFSET_FETCH, 1, 5, "OffsetFetch", zcq_h_offset_fetch},
     /* librdkafka's LZ4 feature depends on FindCoordinator v0 (0.8.2's marker). */
     {KAPI_FIND_COORDINATOR, 0, 2, "FindCoordinator", zcq_h_find_coordinator},
+    {KAPI_JOIN_GROUP, 0, 5, "JoinGroup", zcq_h_join_group},
+    {KAPI_HEARTBEAT, 0, 3, "Heartbeat", zcq_h_heartbeat},
+    {KAPI_LEAVE_GROUP, 0, 3, "LeaveGroup", zcq_h_leave_group},
+    {KAPI_SYNC_GROUP, 0, 3, "SyncGroup", zcq_h_sync_group},
+    {KAPI_DESCRIBE_GROUPS, 0, 4, "DescribeGroups", zcq_h_describe_groups},
+    {KAPI_LIST_GROUPS, 0, 2, "ListGroups", zcq_h_list_groups},
     {KAPI_API_VERSIONS, 0, 3, "ApiVersions", zcq_h_api_versions},
     {KAPI_CREATE_TOPICS, 0, 4, "CreateTopics", zcq_h_create_topics},
     {KAPI_DELETE_TOPICS, 0, 3, "DeleteTopics", zcq_h_delete_topics},
     {KAPI_DESCRIBE_CONFIGS, 0, 3, "DescribeConfigs", zcq_h_describe_configs},
     {KAPI_CREATE_PARTITIONS, 0, 1, "CreatePartitions", zcq_h_create_partitions},
+    {KAPI_DELETE_GROUPS, 0, 1, "DeleteGroups", zcq_h_delete_groups},
 };
 #define NAPIS (sizeof(apis) / sizeof(apis[0]))
 

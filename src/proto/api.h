@@ -17,12 +17,21 @@ enum {
     KAPI_FETCH = 1,
     KAPI_LIST_OFFSETS = 2,
     KAPI_METADATA = 3,
+    KAPI_OFFSET_COMMIT = 8,
+    KAPI_OFFSET_FETCH = 9,
     KAPI_FIND_COORDINATOR = 10,
+    KAPI_JOIN_GROUP = 11,
+    KAPI_HEARTBEAT = 12,
+    KAPI_LEAVE_GROUP = 13,
+    KAPI_SYNC_GROUP = 14,
+    KAPI_DESCRIBE_GROUPS = 15,
+    KAPI_LIST_GROUPS = 16,
     KAPI_API_VERSIONS = 18,
     KAPI_CREATE_TOPICS = 19,
     KAPI_DELETE_TOPICS = 20,
     KAPI_DESCRIBE_CONFIGS = 32,
     KAPI_CREATE_PARTITIONS = 37,
+    KAPI_DELETE_GROUPS = 42,
 };
 
 /* Parse r's header and run its handler. */
@@ -39,5 +48,14 @@ void zcq_h_create_topics(struct zcq_kreq *r);
 void zcq_h_delete_topics(struct zcq_kreq *r);
 void zcq_h_create_partitions(struct zcq_kreq *r);
 void zcq_h_describe_configs(struct zcq_kreq *r);
+void zcq_h_offset_commit(struct zcq_kreq *r);
+void zcq_h_offset_fetch(struct zcq_kreq *r);
+void zcq_h_join_group(struct zcq_kreq *r);
+void zcq_h_sync_group(struct zcq_kreq *r);
+void zcq_h_heartbeat(struct zcq_kreq *r);
+void zcq_h_leave_group(struct zcq_kreq *r);
+void zcq_h_list_groups(struct zcq_kreq *r);
+void zcq_h_describe_groups(struct zcq_kreq *r);
+void zcq_h_delete_groups(struct zcq_kreq *r);
 
 #endif

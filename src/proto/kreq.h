@@ -63,6 +63,8 @@ struct zcq_kreq {
     struct zcq_broker *broker;
     void (*on_done)(struct zcq_kreq *r);
     void *owner;           /* the connection; NULL once cancelled */
+    const char *peer;      /* the client's address ("127.0.0.1:5000"), valid while the handler
+                            * first runs (not after it goes PENDING); NULL if unknown */
     struct zcq_kreq *next; /* the owner's queue */
 
     /* the frame (payload after the size prefix) and its header */
