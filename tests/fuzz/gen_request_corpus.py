@@ -169,6 +169,62 @@ def describe_configs(version, rtype, name, keys=None):
     return frame(32, version, body)
 
 
+def join_group(version, group="g", member="", session=10000, protocols=(("range", b"m"),)):
+    body = string(group) + struct.pack(">i", session)
+    if version >= 1:
+        body += struct.pack(">i", 30000)
+    body += string(member)
+    if version >= 5:
+        body += string(None)
+    body += string("consumer")
+    body += array([string(n) + nbytes(m) for n, m in protocols])
+    return frame(11, version, body)
+
+
+def sync_group(version, group="g", gen=1, member="m", assignments=()):
+    body = string(group) + struct.pack(">i", gen) + string(member)
+    if version >= 3:
+        body += string(None)
+    body += array([string(m) + nbytes(a) for m, a in assignments])
+    return frame(14, version, body)
+
+
+def heartbeat(version, group="g", gen=1, member="m"):
+    body = string(group) + struct.pack(">i", gen) + string(member)
+    if version >= 3:
+        body += string(None)
+    return frame(12, version, body)
+
+
+def leave_group(version, group="g", members=("m",)):
+    if version < 3:
+        return frame(13, version, string(group) + string(members[0]))
+    return frame(13, version, string(group) + array([string(m) + string(None) for m in members]))
+
+
+def offset_commit(version, group="g", gen=-1, member="", parts=((0, 5, "meta"),), topic="t"):
+    body = string(group) + struct.pack(">i", gen) + string(member)
+    if version >= 7:
+        body += string(None)
+    if version <= 4:
+        body += struct.pack(">q", -1)
+    ps = []
+    for p, off, meta in parts:
+        e = struct.pack(">iq", p, off)
+        if version >= 6:
+            e += struct.pack(">i", -1)
+        ps.append(e + string(meta))
+    body += array([string(topic) + array(ps)])
+    return frame(8, version, body)
+
+
+def offset_fetch(version, group="g", topics=(("t", (0, 1)),)):
+    if topics is None:
+        return frame(9, version, string(group) + struct.pack(">i", -1))
+    ts = [string(t) + array([struct.pack(">i", p) for p in ps]) for t, ps in topics]
+    return frame(9, version, string(group) + array(ts))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     seeds = {
@@ -200,6 +256,24 @@ def main():
         "describe-configs-v0-topic": describe_configs(0, 2, "t"),
         "describe-configs-v3-topic-keys": describe_configs(3, 2, "t", ["retention.ms"]),
         "describe-configs-v1-broker": describe_configs(1, 4, "1"),
+        "join-group-v0": join_group(0),
+        "join-group-v2": join_group(2, protocols=(("range", b"m"), ("roundrobin", b"r"))),
+        "join-group-v5": join_group(5),
+        "join-group-v5-badsession": join_group(5, session=1),
+        "join-then-sync": join_group(2) + sync_group(1, member="fuzz-x"),
+        "sync-group-v3": sync_group(3, assignments=(("m", b"a"),)),
+        "heartbeat-v0": heartbeat(0),
+        "heartbeat-v3": heartbeat(3),
+        "leave-group-v1": leave_group(1),
+        "leave-group-v3": leave_group(3, members=("a", "b")),
+        "offset-commit-v2": offset_commit(2),
+        "offset-commit-v7": offset_commit(7, parts=((0, 1, None), (1, 2, ""), (9, 3, "x"))),
+        "offset-commit-then-fetch": offset_commit(5) + offset_fetch(5),
+        "offset-fetch-v1": offset_fetch(1),
+        "offset-fetch-v5-all": offset_fetch(5, topics=None),
+        "list-groups-v2": frame(16, 2, b""),
+        "describe-groups-v4": frame(15, 4, array([string("g"), string("nope")]) + b"\x01"),
+        "delete-groups-v1": frame(42, 1, array([string("g"), string("")])),
         "unknown-api": frame(99, 0, b""),
         "unsupported-version": frame(0, 99, b""),
         "produce-then-fetch": produce(7, 1) + fetch(11),

@@ -22,6 +22,7 @@
 
 #include <endian.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,9 @@ static struct zcq_ktimer *timers[QMAX];
 static struct zcq_kwake *wakes[QMAX];
 static int nworks, ntimers, nwakes;
 static int64_t now;
+/* Wakes may come from another thread (the group coordinator's timer thread), as on a real
+ * loop; everything else happens on the fuzzing thread. */
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void f_timer_start(struct zcq_khost *h, struct zcq_ktimer *t, int64_t delay)
 {
@@ -74,16 +78,19 @@ static void f_timer_stop(struct zcq_khost *h, struct zcq_ktimer *t)
 static void f_wake(struct zcq_khost *h, struct zcq_kwake *w)
 {
     (void)h;
-    if (w->queued)
-        return;
-    CHECK(nwakes < QMAX);
-    w->queued = 1;
-    wakes[nwakes++] = w;
+    pthread_mutex_lock(&wake_mu);
+    if (!w->queued) {
+        CHECK(nwakes < QMAX);
+        w->queued = 1;
+        wakes[nwakes++] = w;
+    }
+    pthread_mutex_unlock(&wake_mu);
 }
 
 static void f_unwake(struct zcq_khost *h, struct zcq_kwake *w)
 {
     (void)h;
+    pthread_mutex_lock(&wake_mu);
     for (int i = 0; i < nwakes; i++) {
         if (wakes[i] == w) {
             wakes[i] = wakes[--nwakes];
@@ -91,6 +98,22 @@ static void f_unwake(struct zcq_khost *h, struct zcq_kwake *w)
         }
     }
     w->queued = 0;
+    pthread_mutex_unlock(&wake_mu);
+}
+
+/* The next queued wake, or NULL. */
+static struct zcq_kwake *next_wake(void)
+{
+    struct zcq_kwake *w = NULL;
+
+    pthread_mutex_lock(&wake_mu);
+    if (nwakes) {
+        w = wakes[0];
+        memmove(wakes, wakes + 1, sizeof(*wakes) * (size_t)--nwakes);
+        w->queued = 0;
+    }
+    pthread_mutex_unlock(&wake_mu);
+    return w;
 }
 
 static void f_queue_work(struct zcq_khost *h, struct zcq_kwork *w)
@@ -112,18 +135,16 @@ static struct zcq_khost host = {f_timer_start, f_timer_stop, f_wake, f_unwake, f
 static void run_queued(void)
 {
     for (int rounds = 0; rounds < 10000; rounds++) {
+        struct zcq_kwake *wk;
+
         if (nworks) {
             struct zcq_kwork *w = works[0];
 
             memmove(works, works + 1, sizeof(*works) * (size_t)--nworks);
             w->work(w);
             w->after(w);
-        } else if (nwakes) {
-            struct zcq_kwake *w = wakes[0];
-
-            memmove(wakes, wakes + 1, sizeof(*wakes) * (size_t)--nwakes);
-            w->queued = 0;
-            w->cb(w);
+        } else if ((wk = next_wake())) {
+            wk->cb(wk);
         } else if (ntimers) {
             struct zcq_ktimer *t = timers[0];
 
@@ -178,6 +199,10 @@ static void setup(void)
     cfg.max_partitions = 4;
     cfg.num_partitions = 2;
     cfg.log.segment_bytes = 1 << 20;
+    /* Joins complete at once when nobody else is in the group: the fuzzer's fake host has
+     * no real time, and a held join is cancelled when nothing else is queued. */
+    cfg.group_initial_delay_ms = 0;
+    cfg.group_min_session_ms = 1;
     CHECK(zcq_broker_config_check(&cfg, why, sizeof(why)) == 0);
     if (zcq_broker_open(&broker, &cfg, why, sizeof(why)) < 0) {
         fprintf(stderr, "request_fuzz: %s\n", why);
