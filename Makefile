@@ -50,7 +50,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/*_test.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
 TEST_HARNESS := $(O)/tests/harness.o
 
-BENCH_BIN := $(O)/bench/xfer_ref $(O)/bench/store_bench $(O)/bench/bare_ref
+BENCH_BIN := $(O)/bench/xfer_ref $(O)/bench/store_bench $(O)/bench/bare_ref $(O)/bench/commit_bench
 
 # Fuzz targets: tests/fuzz/<name>_fuzz.c. The test build links each with a replay driver (no
 # libFuzzer needed, so gcc ASan builds it) to run its corpus, tests/fuzz/corpus/<name>/;
@@ -64,7 +64,7 @@ FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%_fuzz.c=build/fuzz/%_fuzz)
 all: zcq
 
 zcq: $(O)/zcq
-	@cp $(O)/zcq ./zcq
+	@cp $(O)/zcq ./zcq.tmp && mv -f ./zcq.tmp ./zcq
 
 $(O)/zcq: $(OBJ_LIB) $(OBJ_MAIN)
 	$(SAY) LD $@
@@ -125,7 +125,7 @@ $(O)/bench/store_bench: bench/store_bench.c tests/batchgen.h $(OBJ_LIB)
 $(O)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(SAY) LD $@
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lxxhash
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lxxhash -lpthread
 
 bench: $(BENCH_BIN)
 

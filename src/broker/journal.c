@@ -364,25 +364,26 @@ static int replay(struct zcq_journal *j, struct loader *l, int64_t *bytes, char 
             snprintf(why, why_len, "reading the offsets journal: %s", strerror(-rc));
             break;
         }
+        /* A read may end inside a batch (only its first is whole, as for a fetch): the
+         * next read starts after the last whole one. */
         rc = load_batches(buf, have, l, &used);
-        if (rc == 0 && used != have)
+        if (rc == 0 && used == 0)
             rc = -EUCLEAN;
         if (rc < 0) {
             snprintf(why, why_len, "offsets journal record %" PRId64 " is not a commit: %s",
                      l->bad_offset, strerror(-rc));
             break;
         }
-        *bytes += (int64_t)have;
+        *bytes += (int64_t)used;
         {
             struct zcq_batch_info last;
             size_t at = 0, prev = 0;
 
-            /* The next read starts after the last batch of this one. */
-            while (at < have) {
+            while (at < used) {
                 prev = at;
-                at += (size_t)zcq_batch_size(buf + at, have - at);
+                at += (size_t)zcq_batch_size(buf + at, used - at);
             }
-            zcq_batch_decode(buf + prev, have - prev, &last);
+            zcq_batch_decode(buf + prev, used - prev, &last);
             off = zcq_batch_last_offset(&last) + 1;
         }
     }
@@ -409,6 +410,8 @@ int zcq_journal_open(struct zcq_journal **out, const char *data_dir, int64_t seg
     snprintf(j->dir, sizeof(j->dir), "%s", data_dir);
     zcq_log_config_default(&c);
     c.segment_bytes = segment_bytes;
+    /* An index entry per 4 KiB of journal: a segment needs segment_bytes / 512 bytes of it. */
+    c.index_max_bytes = segment_bytes / 512 > 4096 ? segment_bytes / 512 + 4096 : 8192;
     c.retention_ms = -1;
     c.retention_bytes = -1;
     snprintf(path, sizeof(path), "%s/%s", data_dir, JOURNAL_DIR);

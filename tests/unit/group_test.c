@@ -528,8 +528,8 @@ static int64_t committed(struct zcq_groups *g, const char *group, const char *to
 static int16_t simple_commit(struct zcq_groups *g, const char *group, const char *topic,
                              int32_t part, int64_t offset, const char *meta)
 {
-    struct zcq_gcommit c = {topic, strlen(topic), part, offset, -1, meta,
-                            meta ? (int32_t)strlen(meta) : -1, 0};
+    struct zcq_gcommit c = {
+        topic, strlen(topic), part, offset, -1, meta, meta ? (int32_t)strlen(meta) : -1, 0};
     int64_t upto;
     int16_t err = zcq_group_commit(g, group, strlen(group), -1, "", 0, &c, 1, 1000, &upto);
 
@@ -698,6 +698,36 @@ static void snapshots_bound_replay(void)
     teardown(g);
 }
 
+/* Without a snapshot, a reopen replays a journal much longer than one read (1 MiB), whose
+ * reads end inside batches. */
+static void long_replay(void)
+{
+    struct zcq_groups *g;
+    struct zcq_groups_open_info info;
+    struct zcq_gcommit c[4];
+    const int rounds = 12000;
+    int64_t upto;
+
+    setup();
+    g = open_groups(NULL);
+    for (int r = 0; r < rounds; r++) {
+        for (int p = 0; p < 4; p++)
+            c[p] = (struct zcq_gcommit){"t", 1, p, (int64_t)r * 10 + p, -1, "meta", 4, 0};
+        ZT_EQ(zcq_group_commit(g, r % 2 ? "odd" : "even", r % 2 ? 3 : 4, -1, "", 0, c, 4, 1, &upto),
+              0);
+    }
+    ZT_OK(zcq_groups_close(g));
+    g = open_groups(&info);
+    ZT_EQ(info.snapshot_entries, 0);
+    ZT_EQ(info.replayed_records, rounds * 4);
+    ZT_ASSERT(info.replayed_bytes > 2 << 20); /* several reads */
+    for (int p = 0; p < 4; p++) {
+        ZT_EQ(committed(g, "even", "t", p), (int64_t)(rounds - 2) * 10 + p);
+        ZT_EQ(committed(g, "odd", "t", p), (int64_t)(rounds - 1) * 10 + p);
+    }
+    teardown(g);
+}
+
 /* A corrupt snapshot stops the open: the journal below it is gone. */
 static void corrupt_snapshot_refused(void)
 {
@@ -763,6 +793,7 @@ static const struct zcq_test tests[] = {
     {"commit_fetch_reopen", commit_fetch_reopen, 30},
     {"member_commits", member_commits, 30},
     {"snapshots_bound_replay", snapshots_bound_replay, 120},
+    {"long_replay", long_replay, 120},
     {"corrupt_snapshot_refused", corrupt_snapshot_refused, 60},
     {"retention_expires", retention_expires, 30},
 };
