@@ -20,5 +20,6 @@ int zcq_cmd_topics(int argc, char **argv);
 int zcq_cmd_produce(int argc, char **argv);
 int zcq_cmd_consume(int argc, char **argv);
 int zcq_cmd_perf(int argc, char **argv);
+int zcq_cmd_groups(int argc, char **argv);
 
 #endif

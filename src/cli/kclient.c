@@ -130,6 +130,13 @@ int zcq_kc_error(const struct zcq_kc_opts *o, const char *fmt, ...)
     return ZCQ_KC_EXIT_FAIL;
 }
 
+int zcq_kc_exit_status(int rc)
+{
+    if (rc == -EINVAL)
+        return ZCQ_KC_EXIT_USAGE;
+    return rc < 0 ? ZCQ_KC_EXIT_FAIL : ZCQ_KC_EXIT_OK;
+}
+
 /* --- callbacks --------------------------------------------------------------------------- */
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -377,6 +384,97 @@ out:
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
     return rc;
+}
+
+/* --- the Admin API ----------------------------------------------------------------------- */
+
+int zcq_kc_admin_open(struct zcq_kc *kc, const struct zcq_kc_opts *o)
+{
+    rd_kafka_conf_t *conf = zcq_kc_conf(kc, o);
+
+    if (!conf)
+        return -EINVAL;
+    /* Producers may create topics by asking for their metadata, which an administrator's
+     * question about a topic must never do. */
+    if (zcq_kc_set(kc, conf, "allow.auto.create.topics", "false") < 0) {
+        rd_kafka_conf_destroy(conf);
+        return -EINVAL;
+    }
+    if (zcq_kc_create(kc, RD_KAFKA_PRODUCER, conf) < 0)
+        return -EINVAL;
+    return zcq_kc_connect(kc);
+}
+
+/* The operations librdkafka gives a broker-side operation timeout; it refuses the option on
+ * any other. */
+static bool has_operation_timeout(rd_kafka_admin_op_t op)
+{
+    return op == RD_KAFKA_ADMIN_OP_CREATETOPICS || op == RD_KAFKA_ADMIN_OP_DELETETOPICS ||
+           op == RD_KAFKA_ADMIN_OP_CREATEPARTITIONS || op == RD_KAFKA_ADMIN_OP_DELETERECORDS;
+}
+
+rd_kafka_AdminOptions_t *zcq_kc_admin_options(struct zcq_kc *kc, rd_kafka_admin_op_t op)
+{
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(kc->rk, op);
+    char err[256];
+
+    if (!ao) {
+        zcq_kc_error(kc->o, "out of memory");
+        return NULL;
+    }
+    /* The broker-side operation timeout matters to a cluster waiting for its controller; the
+     * request timeout bounds our wait for the answer. */
+    if (rd_kafka_AdminOptions_set_request_timeout(ao, kc->o->timeout_ms, err, sizeof(err)) ||
+        (has_operation_timeout(op) &&
+         rd_kafka_AdminOptions_set_operation_timeout(ao, kc->o->timeout_ms, err, sizeof(err)))) {
+        zcq_kc_usage_error(kc->o, "%s", err);
+        rd_kafka_AdminOptions_destroy(ao);
+        return NULL;
+    }
+    return ao;
+}
+
+rd_kafka_event_t *zcq_kc_admin_result(struct zcq_kc *kc, rd_kafka_queue_t *q, const char *what)
+{
+    /* librdkafka times the request out itself; the margin only covers its bookkeeping. */
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, kc->o->timeout_ms + 2000);
+    char why[512];
+
+    if (!ev) {
+        zcq_kc_serve(kc);
+        zcq_kc_error(kc->o, "%s: %s", what,
+                     zcq_kc_strerr(kc, RD_KAFKA_RESP_ERR__TIMED_OUT, why, sizeof(why)));
+        return NULL;
+    }
+    if (rd_kafka_event_error(ev)) {
+        zcq_kc_serve(kc);
+        if (kc->why[0])
+            zcq_kc_error(kc->o, "%s: %s", what,
+                         zcq_kc_strerr(kc, rd_kafka_event_error(ev), why, sizeof(why)));
+        else
+            zcq_kc_error(kc->o, "%s: %s", what, rd_kafka_event_error_string(ev));
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+/* --- output ------------------------------------------------------------------------------ */
+
+void zcq_kc_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
 }
 
 /* --- time and signals -------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /*
- * Plumbing shared by the Kafka client commands (topics, produce, consume, perf). They talk to
- * any Kafka broker through librdkafka and nothing else; this module gives them:
+ * Plumbing shared by the Kafka client commands (topics, produce, consume, perf, groups). They
+ * talk to any Kafka broker through librdkafka and nothing else; this module gives them:
  *
  *   - the common options: --bootstrap HOST:PORT, --timeout-ms MS, --debug[=CONTEXTS] and
  *     -X KEY=VALUE (any librdkafka property, applied last so the user wins);
@@ -8,7 +8,8 @@
  *     error callback that remembers why the broker cannot be reached;
  *   - a bounded wait for the first broker (zcq_kc_connect) that fails fast when every broker
  *     refuses or does not resolve, instead of letting librdkafka retry until a timeout;
- *   - the one-line messages: "zcq <cmd>: ..." on stderr, exit 2 for usage, 1 for failures.
+ *   - the one-line messages: "zcq <cmd>: ..." on stderr, exit 2 for usage, 1 for failures;
+ *   - bounded waits for Admin API results, and JSON string output.
  *
  * Ownership: a zcq_kc_opts points into argv (nothing is copied); a zcq_kc owns its rd_kafka_t,
  * released by zcq_kc_destroy. Functions returning int give 0 or a count on success and -errno on
@@ -95,6 +96,9 @@ int zcq_kc_usage_error(const struct zcq_kc_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int zcq_kc_error(const struct zcq_kc_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The exit status for a command's result: 0 success, -EINVAL usage (a value only librdkafka
+ * could judge), any other -errno failure. */
+int zcq_kc_exit_status(int rc);
 
 /* --- the librdkafka handle --------------------------------------------------------------- */
 
@@ -120,6 +124,24 @@ void *zcq_kc_user(void *opaque);
 const char *zcq_kc_strerr(const struct zcq_kc *kc, rd_kafka_resp_err_t err, char *buf, size_t len);
 /* Serve the main queue without blocking, so that the error callback sees what happened. */
 void zcq_kc_serve(struct zcq_kc *kc);
+
+/* --- the Admin API ----------------------------------------------------------------------- */
+
+/* An admin client: a producer handle that never creates a topic by asking for its metadata,
+ * connected (zcq_kc_connect). 0; -EINVAL for a bad option or property; another -errno when no
+ * broker answers. kc->rk is set whenever the handle exists: zcq_kc_destroy it either way. */
+int zcq_kc_admin_open(struct zcq_kc *kc, const struct zcq_kc_opts *o);
+/* Options for one admin request of kind op, every wait bounded by --timeout-ms; NULL on
+ * failure (message printed). The caller destroys them. */
+rd_kafka_AdminOptions_t *zcq_kc_admin_options(struct zcq_kc *kc, rd_kafka_admin_op_t op);
+/* The result event of the one request queued on q, or NULL with "zcq <cmd>: WHAT: why"
+ * printed (no answer in time, or a request-level error). The caller destroys the event. */
+rd_kafka_event_t *zcq_kc_admin_result(struct zcq_kc *kc, rd_kafka_queue_t *q, const char *what);
+
+/* --- output ------------------------------------------------------------------------------ */
+
+/* s as a JSON string literal, quotes included, on stdout. */
+void zcq_kc_json_string(const char *s);
 
 /* --- time and signals -------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@ static const struct zcq_cmd cmds[] = {
     {"topics", "create, list, describe and delete topics (any Kafka broker)", zcq_cmd_topics},
     {"produce", "send one record per input line to a topic", zcq_cmd_produce},
     {"consume", "print a topic's records (from beginning, end, offset or time)", zcq_cmd_consume},
+    {"groups", "list, describe, delete consumer groups and reset their offsets", zcq_cmd_groups},
     {"perf", "measure producer or consumer throughput and latency", zcq_cmd_perf},
     {"copies", "measure every Linux transfer technique on this machine", zcq_cmd_copies},
 };

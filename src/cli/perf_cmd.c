@@ -168,22 +168,6 @@ static double ms(uint64_t ns)
 
 /* --- output ------------------------------------------------------------------------------- */
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void progress(struct perf_state *st, const char *verb)
 {
     uint64_t now = zcq_kc_now_ns();
@@ -272,7 +256,7 @@ static void report_produce(const struct perf_state *st)
         return;
     }
     printf("{\"mode\":\"produce\",\"topic\":");
-    json_string(a->topic);
+    zcq_kc_json_string(a->topic);
     printf(",\"records\":%lld,\"failed\":%lld,\"record_size\":%lld,\"bytes\":%lld,"
            "\"elapsed_s\":%.6f,\"records_per_s\":%.1f,\"mb_per_s\":%.3f,"
            "\"latency_ms\":{\"avg\":%.3f,\"p50\":%.3f,\"p99\":%.3f,\"p99_9\":%.3f,\"max\":%.3f},"
@@ -385,7 +369,7 @@ static void report_consume(const struct perf_state *st, uint64_t first)
         return;
     }
     printf("{\"mode\":\"consume\",\"topic\":");
-    json_string(a->topic);
+    zcq_kc_json_string(a->topic);
     printf(",\"records\":%lld,\"bytes\":%lld,\"elapsed_s\":%.6f,\"records_per_s\":%.1f,"
            "\"mb_per_s\":%.3f,\"first_record_ms\":%.3f}\n",
            st->acked, st->bytes, s, rps, mbps, first_ms);

@@ -48,55 +48,6 @@ static void usage(FILE *f)
           f);
 }
 
-/* --- waiting for an admin result ---------------------------------------------------------- */
-
-static rd_kafka_AdminOptions_t *admin_options(struct zcq_kc *kc, rd_kafka_admin_op_t op)
-{
-    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(kc->rk, op);
-    char err[256];
-
-    if (!ao) {
-        zcq_kc_error(kc->o, "out of memory");
-        return NULL;
-    }
-    /* The broker-side operation timeout matters to a cluster waiting for its controller; the
-     * request timeout bounds our wait for the answer. */
-    if (rd_kafka_AdminOptions_set_request_timeout(ao, kc->o->timeout_ms, err, sizeof(err)) ||
-        (op != RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS &&
-         rd_kafka_AdminOptions_set_operation_timeout(ao, kc->o->timeout_ms, err, sizeof(err)))) {
-        zcq_kc_usage_error(kc->o, "%s", err);
-        rd_kafka_AdminOptions_destroy(ao);
-        return NULL;
-    }
-    return ao;
-}
-
-/* The result event of the one request queued on q, or NULL (message printed). */
-static rd_kafka_event_t *admin_result(struct zcq_kc *kc, rd_kafka_queue_t *q, const char *what)
-{
-    /* librdkafka times the request out itself; the margin only covers its bookkeeping. */
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, kc->o->timeout_ms + 2000);
-    char why[512];
-
-    if (!ev) {
-        zcq_kc_serve(kc);
-        zcq_kc_error(kc->o, "%s: %s", what,
-                     zcq_kc_strerr(kc, RD_KAFKA_RESP_ERR__TIMED_OUT, why, sizeof(why)));
-        return NULL;
-    }
-    if (rd_kafka_event_error(ev)) {
-        zcq_kc_serve(kc);
-        if (kc->why[0])
-            zcq_kc_error(kc->o, "%s: %s", what,
-                         zcq_kc_strerr(kc, rd_kafka_event_error(ev), why, sizeof(why)));
-        else
-            zcq_kc_error(kc->o, "%s: %s", what, rd_kafka_event_error_string(ev));
-        rd_kafka_event_destroy(ev);
-        return NULL;
-    }
-    return ev;
-}
-
 /* The one line for a per-topic result: the error name, and the broker's reason if it gave one
  * that says more. */
 static int topic_result(struct zcq_kc *kc, const rd_kafka_topic_result_t *tr, const char *what)
@@ -145,12 +96,12 @@ static int do_create(struct zcq_kc *kc, const struct topics_args *a)
             goto out;
         }
     }
-    ao = admin_options(kc, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    ao = zcq_kc_admin_options(kc, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     q = rd_kafka_queue_new(kc->rk);
     if (!ao || !q)
         goto out;
     rd_kafka_CreateTopics(kc->rk, &nt, 1, ao, q);
-    ev = admin_result(kc, q, "create");
+    ev = zcq_kc_admin_result(kc, q, "create");
     if (!ev)
         goto out;
     tr = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
@@ -187,12 +138,12 @@ static int do_delete(struct zcq_kc *kc, const struct topics_args *a)
         zcq_kc_error(kc->o, "out of memory");
         return -ENOMEM;
     }
-    ao = admin_options(kc, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+    ao = zcq_kc_admin_options(kc, RD_KAFKA_ADMIN_OP_DELETETOPICS);
     q = rd_kafka_queue_new(kc->rk);
     if (!ao || !q)
         goto out;
     rd_kafka_DeleteTopics(kc->rk, &dt, 1, ao, q);
-    ev = admin_result(kc, q, "delete");
+    ev = zcq_kc_admin_result(kc, q, "delete");
     if (!ev)
         goto out;
     tr = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
@@ -332,12 +283,12 @@ static int describe_configs(struct zcq_kc *kc, const char *name)
         zcq_kc_error(kc->o, "out of memory");
         return -ENOMEM;
     }
-    ao = admin_options(kc, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    ao = zcq_kc_admin_options(kc, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
     q = rd_kafka_queue_new(kc->rk);
     if (!ao || !q)
         goto out;
     rd_kafka_DescribeConfigs(kc->rk, &res, 1, ao, q);
-    ev = admin_result(kc, q, "describe");
+    ev = zcq_kc_admin_result(kc, q, "describe");
     if (!ev)
         goto out;
     rr = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
@@ -487,25 +438,14 @@ int zcq_cmd_topics(int argc, char **argv)
     struct topics_args a = {.partitions = -1, .replication = -1};
     struct zcq_kc_opts o;
     struct zcq_kc kc = {0};
-    rd_kafka_conf_t *conf;
     int rc;
 
     zcq_kc_opts_init(&o, "topics");
     rc = parse(argc, argv, &o, &a);
     if (rc >= 0)
         return rc;
-    conf = zcq_kc_conf(&kc, &o);
-    if (!conf)
-        return ZCQ_KC_EXIT_USAGE;
-    /* An admin client is a producer handle; producers may create topics by asking for their
-     * metadata, which describe must never do. */
-    if (zcq_kc_set(&kc, conf, "allow.auto.create.topics", "false") < 0) {
-        rd_kafka_conf_destroy(conf);
-        return ZCQ_KC_EXIT_USAGE;
-    }
-    if (zcq_kc_create(&kc, RD_KAFKA_PRODUCER, conf) < 0)
-        return ZCQ_KC_EXIT_USAGE;
-    rc = zcq_kc_connect(&kc);
+    /* describe must never create the topic it is asked about: the admin handle does not. */
+    rc = zcq_kc_admin_open(&kc, &o);
     if (rc == 0) {
         switch (a.sub) {
         case SUB_CREATE:
@@ -523,7 +463,5 @@ int zcq_cmd_topics(int argc, char **argv)
         }
     }
     zcq_kc_destroy(&kc);
-    if (rc == -EINVAL)
-        return ZCQ_KC_EXIT_USAGE;
-    return rc < 0 ? ZCQ_KC_EXIT_FAIL : ZCQ_KC_EXIT_OK;
+    return zcq_kc_exit_status(rc);
 }

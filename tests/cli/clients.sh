@@ -14,44 +14,6 @@ B=$BROKER
 # zcq with the broker's address (options may follow the positional arguments).
 z() { "$ZCQ" "$@" --bootstrap "$B"; }
 
-# expect_usage "description" args...: one line, and exit 2 exactly.
-expect_usage() {
-    local rc
-    expect_error "$@"
-    shift
-    "$ZCQ" "$@" >/dev/null 2>&1
-    rc=$?
-    [ "$rc" -eq 2 ] || fail "$1 ...: exit $rc, expected 2 (usage)"
-}
-
-# says PATTERN: the last expect_error's line matches PATTERN (the right error, not any error).
-says() {
-    grep -Eq -- "$1" "$T/err" || fail "expected an error like '$1', got: $(cat "$T/err")"
-}
-
-# alive "section": a broker that died (a sanitizer report aborts it) fails the test at once,
-# instead of every later step waiting for it.
-alive() {
-    kill -0 "$BROKER_PID" 2>/dev/null && return 0
-    fail "the broker died during: $1"
-    check_broker_log
-    grep -q Sanitizer "$T/clients.log" || tail -5 "$T/clients.log" >&2
-    BROKER_PID=
-    finish
-}
-
-# wait_for "description" command...: poll (bounded, 10 s) until the command succeeds.
-wait_for() {
-    local what=$1
-    shift
-    for _ in $(seq 1 100); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for: $what"
-    return 1
-}
-
 # --- help --------------------------------------------------------------------------------------
 for c in topics produce consume perf; do
     "$ZCQ" $c --help >"$T/help" 2>&1 || fail "$c --help: non-zero exit"

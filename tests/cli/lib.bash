@@ -28,6 +28,45 @@ expect_error() {
     fi
 }
 
+# expect_usage "description" args...: one line, and exit 2 exactly.
+expect_usage() {
+    local what=$1 rc
+    expect_error "$@"
+    shift
+    "$ZCQ" "$@" >/dev/null 2>&1
+    rc=$?
+    [ "$rc" -eq 2 ] || fail "$what: exit $rc, expected 2 (usage)"
+}
+
+# says PATTERN: the last expect_error's line matches PATTERN (the right error, not any error).
+says() {
+    grep -Eq -- "$1" "$T/err" || fail "expected an error like '$1', got: $(cat "$T/err")"
+}
+
+# wait_for "description" command...: poll (bounded, 10 s) until the command succeeds.
+wait_for() {
+    local what=$1
+    shift
+    for _ in $(seq 1 100); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    fail "timed out waiting for: $what"
+    return 1
+}
+
+# alive "section", in tests that start a broker (tests/integration/lib.bash): a broker that
+# died (a sanitizer report aborts it) fails the test at once, instead of every later step
+# waiting for it.
+alive() {
+    kill -0 "$BROKER_PID" 2>/dev/null && return 0
+    fail "the broker died during: $1"
+    check_broker_log
+    grep -q Sanitizer "$T/$BROKER_NAME.log" || tail -5 "$T/$BROKER_NAME.log" >&2
+    BROKER_PID=
+    finish
+}
+
 # The directory must hold nothing (no temporary file left behind).
 expect_empty_dir() {
     local left
