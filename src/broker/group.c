@@ -1104,6 +1104,11 @@ int zcq_group_sync(struct zcq_groups *g, const char *group, size_t group_len, in
     int rc = 0;
 
     w->m = NULL;
+    if (group_len == 0) {
+        /* Only OffsetCommit, OffsetFetch, DescribeGroups and DeleteGroups accept "". */
+        sync_error(w, ZCQ_GERR_INVALID_GROUP_ID);
+        return 0;
+    }
     pthread_mutex_lock(&g->mu);
     now = mono_ms();
     grp = get_group(g, group, group_len);
@@ -1187,6 +1192,8 @@ int16_t zcq_group_heartbeat(struct zcq_groups *g, const char *group, size_t grou
     struct zcq_gmember *m = NULL;
     int16_t err = ZCQ_GERR_NONE;
 
+    if (group_len == 0)
+        return ZCQ_GERR_INVALID_GROUP_ID;
     pthread_mutex_lock(&g->mu);
     grp = get_group(g, group, group_len);
     if (grp)
@@ -1212,6 +1219,8 @@ int16_t zcq_group_leave(struct zcq_groups *g, const char *group, size_t group_le
     struct zcq_gmember *m = NULL;
     int16_t err = ZCQ_GERR_NONE;
 
+    if (group_len == 0)
+        return ZCQ_GERR_INVALID_GROUP_ID;
     pthread_mutex_lock(&g->mu);
     grp = get_group(g, group, group_len);
     if (grp)

@@ -271,6 +271,11 @@ static void second_member_rebalances(void)
     ZT_EQ(zcq_group_heartbeat(g, "g", 1, 1, b, strlen(b)), ZCQ_GERR_ILLEGAL_GENERATION);
     ZT_EQ(zcq_group_heartbeat(g, "g", 1, 2, "x", 1), ZCQ_GERR_UNKNOWN_MEMBER_ID);
     ZT_EQ(zcq_group_heartbeat(g, "nope", 4, 2, b, strlen(b)), ZCQ_GERR_UNKNOWN_MEMBER_ID);
+    ZT_EQ(zcq_group_heartbeat(g, "", 0, 2, b, strlen(b)), ZCQ_GERR_INVALID_GROUP_ID);
+    ZT_EQ(zcq_group_leave(g, "", 0, b, strlen(b)), ZCQ_GERR_INVALID_GROUP_ID);
+    tw_init(&sb);
+    ZT_EQ(zcq_group_sync(g, "", 0, 2, b, strlen(b), NULL, 0, &sb.w), 0);
+    ZT_EQ(sb.w.err, ZCQ_GERR_INVALID_GROUP_ID);
     tw_init(&sb);
     ZT_EQ(zcq_group_sync(g, "g", 1, 1, b, strlen(b), NULL, 0, &sb.w), 0);
     ZT_EQ(sb.w.err, ZCQ_GERR_ILLEGAL_GENERATION);
