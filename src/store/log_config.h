@@ -12,10 +12,12 @@
  *                                                                   records (1 = every append)
  *   log.flush.interval.ms / flush.ms                   MAX          ... or when the oldest unsynced
  *                                                                   append is this old
- *   log.index.interval.bytes / index.interval.bytes    4096         an index entry per this much
- * log log.index.size.max.bytes / segment.index.bytes     10 MiB       index file size
- * (preallocated) message.max.bytes / max.message.bytes              1048588      largest batch
- * accepted zcq.io.mode / zcq.io.mode                          pagecache    pagecache | direct
+ *   log.index.interval.bytes / index.interval.bytes    4096         an index entry per this
+ *                                                                   much log
+ *   log.index.size.max.bytes / segment.index.bytes     10 MiB       index file size
+ *                                                                   (preallocated)
+ *   message.max.bytes / max.message.bytes              1048588      largest batch accepted
+ *   zcq.io.mode / zcq.io.mode                          pagecache    pagecache | direct
  *   zcq.direct.cache.bytes / zcq.direct.cache.bytes    64 MiB       Direct I/O read cache size
  *
  * Contract: plain values, no allocation. Parse errors are -EINVAL (unknown key or bad value)
