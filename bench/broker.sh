@@ -12,7 +12,8 @@
 #            1,000,000 with client and broker on this machine; and the broker's CPU per MB
 #            appended, against bare_ref recvwrite receiving the same bytes and writing them
 #            to a file: goal <= 1.5x
-#   transfer the consume workload with zcq.fetch.transfer = sendfile, splice and copy
+#   transfer the consume workload with zcq.fetch.transfer = sendfile, splice, copy and uring,
+#            and with the log in Direct I/O mode (zcq's own cache, small and large)
 #            (informative: what each costs inside the broker)
 #
 # The broker's CPU is the time its threads spent on a CPU (/proc/PID/task/*/schedstat), read
@@ -158,8 +159,8 @@ row "... throughput to the client (librdkafka, parsing every record)" \
     "$(printf '%s\n' "${zc_rate[@]}" | median) MB/s" "-" "-" "(informative)" "-"
 
 # --- transfer strategies (informative) ---------------------------------------------------------
-echo "transfer strategies: the same consume with sendfile, splice, copy" >&2
-for how in sendfile splice copy; do
+echo "transfer strategies: the same consume with sendfile, splice, copy, uring" >&2
+for how in sendfile splice copy uring; do
     start_broker --zcq.fetch.transfer "$how"
     cpus=() rates=()
     for ((r = 1; r <= ROUNDS; r++)); do
@@ -171,6 +172,28 @@ for how in sendfile splice copy; do
     echo "  $how: ${cpus[*]} CPU s/GB" >&2
     row "consume with zcq.fetch.transfer=$how" "$(printf '%s\n' "${cpus[@]}" | median) s/GB" \
         "$(printf '%s\n' "${rates[@]}" | median) MB/s" "-" "(informative)" "-"
+done
+
+# --- store modes (informative) ----------------------------------------------------------------
+# The same log opened in Direct I/O mode: reads come from zcq's own cache of aligned blocks, as
+# memory chunks (written to the socket with writev: one copy), filled with O_DIRECT reads on a
+# miss. With the default 64 MiB cache a 1 GiB catch-up read misses on every block (the disk);
+# with a cache larger than the backlog, the measured rounds are all hits (one round warms it).
+echo "store modes: the same consume from the log opened in Direct I/O mode" >&2
+for cache in $((64 << 20)) $((2 << 30)); do
+    start_broker --zcq.io.mode direct --zcq.direct.cache.bytes "$cache"
+    [ "$cache" -gt $((CONSUME_MIB << 20)) ] && consume_once >/dev/null
+    cpus=() rates=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        read -r zc rate <<<"$(consume_once)"
+        cpus+=("$zc")
+        rates+=("$rate")
+    done
+    stop_broker
+    echo "  direct, cache $((cache >> 20)) MiB: ${cpus[*]} CPU s/GB" >&2
+    row "consume with zcq.io.mode=direct, cache $((cache >> 20)) MiB ($([ "$cache" -gt $((CONSUME_MIB << 20)) ] && echo "warm: every read a hit" || echo "smaller than the backlog: O_DIRECT reads"))" \
+        "$(printf '%s\n' "${cpus[@]}" | median) s/GB" "$(printf '%s\n' "${rates[@]}" | median) MB/s" \
+        "-" "(informative)" "-"
 done
 
 # --- produce ----------------------------------------------------------------------------------

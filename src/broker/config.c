@@ -203,8 +203,10 @@ static int set_key(struct zcq_broker_config *c, const struct key *k, const char 
         enum zcq_xfer_method m;
 
         if (zcq_xfer_method_parse(value, &m) < 0 ||
-            (m != ZCQ_XFER_SENDFILE && m != ZCQ_XFER_SPLICE && m != ZCQ_XFER_COPY)) {
-            snprintf(why, why_len, "%s must be sendfile, splice or copy, not '%s'", k->name, value);
+            (m != ZCQ_XFER_SENDFILE && m != ZCQ_XFER_SPLICE && m != ZCQ_XFER_COPY &&
+             m != ZCQ_XFER_URING)) {
+            snprintf(why, why_len, "%s must be sendfile, splice, copy or uring, not '%s'", k->name,
+                     value);
             return -EINVAL;
         }
         c->transfer = m;

@@ -22,8 +22,8 @@
  *   max.connections                  10000              connections accepted at once
  *   max.connections.per.ip           5000               ... from one address
  *   zcq.max.inflight.requests        500                per connection; reading pauses past it
- *   zcq.fetch.transfer               sendfile           sendfile | splice | copy: how file
- *                                                       regions reach the socket
+ *   zcq.fetch.transfer               sendfile           sendfile | splice | copy | uring: how
+ *                                                       file regions reach the socket
  *   zcq.send.chunk.bytes             2097152            bytes per send call (fairness)
  *   zcq.acks.all.sync                true               acks=all waits for fdatasync
  *   log.retention.check.interval.ms  300000             how often retention runs
