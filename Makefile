@@ -50,7 +50,8 @@ TEST_SRC := $(sort $(wildcard tests/unit/*_test.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
 TEST_HARNESS := $(O)/tests/harness.o
 
-BENCH_BIN := $(O)/bench/xfer_ref $(O)/bench/store_bench $(O)/bench/bare_ref $(O)/bench/commit_bench
+BENCH_BIN := $(O)/bench/xfer_ref $(O)/bench/store_bench $(O)/bench/bare_ref $(O)/bench/commit_bench \
+             $(O)/bench/loop_bench
 
 # Fuzz targets: tests/fuzz/<name>_fuzz.c. The test build links each with a replay driver (no
 # libFuzzer needed, so gcc ASan builds it) to run its corpus, tests/fuzz/corpus/<name>/;
@@ -125,7 +126,7 @@ $(O)/bench/store_bench: bench/store_bench.c tests/batchgen.h $(OBJ_LIB)
 $(O)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(SAY) LD $@
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lxxhash -lpthread
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lxxhash -lpthread -luring
 
 bench: $(BENCH_BIN)
 
