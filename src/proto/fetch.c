@@ -38,6 +38,7 @@
 #include "store/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -159,35 +160,46 @@ static int warm_delay_ms(void)
     return v;
 }
 
+/* Bring a file range into the page cache, blocking. readahead(2) does it without copying the
+ * bytes out (a catch-up read of a cold backlog would otherwise cost a memory copy of every
+ * byte before sendfile even starts); a file it refuses (EINVAL) is read the plain way. The
+ * next run checks residency again either way. */
+static void warm_range(int fd, int64_t pos, uint32_t len)
+{
+    enum { BUF = 256 * 1024 };
+    char *buf;
+
+    if (readahead(fd, pos, len) == 0)
+        return;
+    /* A buffer per job: cold reads are rare and wait for the disk anyway. */
+    buf = malloc(BUF);
+    for (uint32_t done = 0; buf && done < len;) {
+        uint32_t n = len - done < BUF ? len - done : BUF;
+        ssize_t got = pread(fd, buf, n, pos + done);
+
+        if (got <= 0)
+            break;
+        done += (uint32_t)got;
+    }
+    free(buf);
+}
+
 /* On the read pool: read the range in (blocking), through the same lookup the fetch makes,
  * then every byte of its file regions, so the next run finds them in the page cache. */
 static void warm_work(struct zcq_kwork *wk)
 {
     struct fwarm *w = (struct fwarm *)wk;
     struct zcq_log_slice s;
-    enum { BUF = 256 * 1024 };
-    char *buf;
 
     if (warm_delay_ms() > 0)
         usleep((useconds_t)warm_delay_ms() * 1000);
-    /* A buffer per job: cold reads are rare and wait for the disk anyway. */
-    buf = malloc(BUF);
-    if (!buf || zcq_log_read(w->p->log, w->offset, w->max, &s) < 0) {
-        free(buf);
+    if (zcq_log_read(w->p->log, w->offset, w->max, &s) < 0)
         return; /* the next run reports what is wrong */
-    }
     for (unsigned i = 0; i < s.n; i++) {
-        for (uint32_t done = 0; s.c[i].fd >= 0 && done < s.c[i].len;) {
-            uint32_t n = s.c[i].len - done < BUF ? s.c[i].len - done : BUF;
-            ssize_t got = pread(s.c[i].fd, buf, n, s.c[i].pos + done);
-
-            if (got <= 0)
-                break;
-            done += (uint32_t)got;
-        }
+        if (s.c[i].fd >= 0)
+            warm_range(s.c[i].fd, s.c[i].pos, s.c[i].len);
     }
     zcq_log_slice_release(w->p->log, &s);
-    free(buf);
 }
 
 static void run(struct zcq_kreq *r, bool final);
