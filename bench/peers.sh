@@ -33,6 +33,8 @@
 #                     into build/peers/perf/; the profiler's cost lands in zcq's numbers, so use
 #                     it in a separate run (PERF=1 SYSTEMS=zcq ROUNDS=1)
 #   CHARTS=DIR        where the SVGs go (default docs; with QUICK=1 build/peers)
+#   ZCQ_REV=REV       measure zcq as committed at REV (exported and built under build/peers/),
+#                     not the working tree
 #
 # Exit status 0 when every run completed (the goal checks are reported, not enforced).
 set -uo pipefail
@@ -64,7 +66,22 @@ cd "$repo"
 PY=/usr/bin/python3
 
 scripts/bench-deps.sh || die "installing the peers failed"
-make -s -j2 zcq >/dev/null || die "building zcq failed"
+if [ -n "${ZCQ_REV:-}" ]; then
+    # A committed revision, built apart from the working tree (which others may be editing).
+    rev=$(git rev-parse --short "$ZCQ_REV") || die "no revision $ZCQ_REV"
+    src=build/peers/zcq-$rev
+    if [ ! -x "$src/zcq" ]; then
+        rm -rf "$src" && mkdir -p "$src" && git archive "$rev" | tar -x -C "$src" ||
+            die "cannot export $rev"
+        make -s -C "$src" -j2 GITREV="$rev" zcq >/dev/null || die "building zcq $rev failed"
+    fi
+    ZCQ=$src/zcq
+    zcq_desc="$rev (ZCQ_REV=$ZCQ_REV, built apart from the working tree)"
+else
+    make -s -j2 zcq >/dev/null || die "building zcq failed"
+    ZCQ=./zcq
+    zcq_desc="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ', dirty src')"
+fi
 make -s -C bench/peers >/dev/null || die "building the drivers failed"
 cc_word=${CC:-cc}
 bin=build/peers/bin/${cc_word##*/}
@@ -114,7 +131,7 @@ kill_wait() { # kill_wait PID: SIGTERM, then SIGKILL after 20 s
 start_zcq() {
     local d=$run/zcq
     mkdir -p "$d"
-    ./zcq serve --listen 127.0.0.1:0 --data-dir "$d/data" --ready-file "$d/ready" \
+    "$ZCQ" serve --listen 127.0.0.1:0 --data-dir "$d/data" --ready-file "$d/ready" \
         --log-level warn >>"$d/log" 2>&1 &
     PIDS=$!
     wait_for 30 test -s "$d/ready" || die "zcq did not start: $(tail -3 "$d/log")"
@@ -199,6 +216,9 @@ cpu_s() { # the broker's CPU seconds so far: every thread of every process in PI
     for p in $PIDS; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done |
         awk '{ ns += $1 } END { printf "%.6f", ns / 1e9 }'
 }
+busy_s() { # CPU seconds the whole machine has been busy (not idle nor waiting for I/O)
+    awk '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat
+}
 rss_kb() {
     local p
     for p in $PIDS; do awk '/^VmRSS/ { print $2 }' /proc/"$p"/status; done |
@@ -209,7 +229,7 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
     "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
 echo "tcp:     $(sysctl -n net.ipv4.tcp_congestion_control) congestion control on loopback"
 echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "zcq:     $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ', dirty src')"
+echo "zcq:     $zcq_desc"
 echo "peers:   nats-server $(nats-server --version | sed 's/.*v//'), redis-server" \
     "$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), rabbitmq-server" \
     "$(dpkg-query -W -f='${Version}' rabbitmq-server | sed 's/-.*//')"
@@ -220,7 +240,7 @@ echo
 # run_one ROUND SYSTEM WORKLOAD MODE ARGS...: one driver run; appends its line to the results
 # with the broker's CPU over it (or why it failed).
 run_one() {
-    local r=$1 s=$2 w=$3 mode=$4 c0 c1 out err rc perf_pid=
+    local r=$1 s=$2 w=$3 mode=$4 c0 c1 m0 m1 out err rc perf_pid=
     shift 4
     if [ "${PERF:-0}" = 1 ] && [ "$s" = zcq ]; then
         mkdir -p build/peers/perf
@@ -229,17 +249,24 @@ run_one() {
         sleep 0.5
     fi
     c0=$(cpu_s)
+    m0=$(busy_s)
     out=$("$bin/peer_$s" "$mode" --addr "$ADDR" "$@" 2>"$run/err")
     rc=$?
+    m1=$(busy_s)
     c1=$(cpu_s)
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid"
         wait "$perf_pid"
     fi
     err=$(grep -v '^$' "$run/err" | tail -1 | tr '\t' ' ')
+    if [ $rc -ne 0 ] && [ -n "$out" ]; then
+        # The run finished but lost, duplicated or failed records: say how many.
+        err="$(grep -o 'missing=[0-9]* dups=[0-9]* errors=[0-9]*' <<<"$out")${err:+; $err}"
+    fi
     if [ $rc -eq 0 ] && [ -n "$out" ]; then
-        printf '%s\t%s\t%s\tok\t%s broker_cpu_s=%s\t\n' "$r" "$s" "$w" "$out" \
-            "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.4f", b - a }')" >>"$results"
+        printf '%s\t%s\t%s\tok\t%s broker_cpu_s=%s machine_busy_s=%s\t\n' "$r" "$s" "$w" \
+            "$out" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.4f", b - a }')" \
+            "$(awk -v a="$m0" -v b="$m1" 'BEGIN { printf "%.2f", b - a }')" >>"$results"
     else
         printf '%s\t%s\t%s\tfail\t%s\t%s\n' "$r" "$s" "$w" "$out" "${err:-exit status $rc}" \
             >>"$results"

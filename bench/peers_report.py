@@ -22,11 +22,11 @@ HOW = {
     ("redis", "produce"): "hiredis XADD, pipelines of 1,000, two in flight",
     ("rabbitmq", "produce"): "librabbitmq, confirms, 1,000 unconfirmed",
     ("zcq", "consume"): "librdkafka, 1 MiB fetches",
-    ("nats", "consume"): "push consumer, AckNone",
+    ("nats", "consume"): "ordered consumer (push, flow control)",
     ("redis", "consume"): "XREAD COUNT 1000",
     ("rabbitmq", "consume"): "AMQP basic.consume, prefetch 1,000",
     ("zcq", "e2e"): "linger 0; fetch.min.bytes=1",
-    ("nats", "e2e"): "js_PublishAsync; push consumer",
+    ("nats", "e2e"): "js_PublishAsync; ordered consumer",
     ("redis", "e2e"): "XADD; XREAD BLOCK",
     ("rabbitmq", "e2e"): "publish + async confirms; basic.consume",
     ("zcq", "reqs"): "raw Produce v7, acks=1",
@@ -72,6 +72,10 @@ def derived(w, d):
     if gb > 0 and "broker_cpu_s" in d:
         m["broker_s_per_gb"] = d["broker_cpu_s"] / gb
         m["client_s_per_gb"] = d["client_cpu_s"] / gb
+    if "machine_busy_s" in d and d.get("seconds"):
+        # CPU the rest of the machine took (other processes, interrupts) per second of the run.
+        other = d["machine_busy_s"] - d.get("broker_cpu_s", 0) - d.get("client_cpu_s", 0)
+        m["other_cpus"] = max(0.0, other) / d["seconds"]
     if w == "reqs" and d.get("records"):
         m["broker_us_per_req"] = d["broker_cpu_s"] / d["records"] * 1e6
         m["client_us_per_req"] = d["client_cpu_s"] / d["records"] * 1e6
@@ -94,6 +98,14 @@ class Data:
 
     def ok(self, s, w):
         return {r: derived(w, d) for r, d in self.rounds(s, w).items() if "fail" not in d}
+
+    def partial(self, s, w):
+        """'(N of M rounds failed: why)' when some rounds failed and some did not."""
+        rs = self.rounds(s, w)
+        bad = [d["fail"] for d in rs.values() if "fail" in d]
+        if not bad or len(bad) == len(rs):
+            return ""
+        return f" ({len(bad)} of {len(rs)} rounds failed: {sorted(set(bad))[0]})"
 
     def failed(self, s, w):
         """Why every round failed (None if one succeeded)."""
@@ -180,11 +192,12 @@ def table(data, w, rate):
             why = why or "not run"
             lines.append(f"| {NAMES[s]} | {how} | n/a: {why} |" + " |" * (len(head) - 3))
             continue
+        name = NAMES[s] + data.partial(s, w)
         v = lambda k: data.value(s, w, k)  # noqa: E731
         zr = lambda k: "-" if s == "zcq" else ratio_cell(data.ratio(w, k, s))  # noqa: E731
         lat = f"{fmt(v('p50_ms'))} / {fmt(v('p99_ms'))} / {fmt(v('p999_ms'))}"
         if kind in ("produce", "consume"):
-            row = [NAMES[s], how, fmt(v("records"), 0), fmt(v("records_per_s"), 0),
+            row = [name, how, fmt(v("records"), 0), fmt(v("records_per_s"), 0),
                    fmt(v("mb_per_s"), 1), fmt(v("broker_s_per_gb")), fmt(v("client_s_per_gb"))]
             if kind == "produce":
                 row.append(lat)
@@ -193,12 +206,12 @@ def table(data, w, rate):
             if e2e_seconds is None:
                 e2e_seconds = v("records") / rate if rate else 0
             note = sustained(data, s, w, rate, e2e_seconds)
-            row = [NAMES[s] + (f" ({note})" if note else ""), how, fmt(v("p50_ms")),
+            row = [name + (f" ({note})" if note else ""), how, fmt(v("p50_ms")),
                    fmt(v("p99_ms")), fmt(v("p999_ms")), fmt(v("max_ms")),
                    fmt(v("broker_s_per_gb")), fmt(v("client_s_per_gb")), zr("p99_ms"),
                    zr("broker_s_per_gb")]
         else:
-            row = [NAMES[s], how, fmt(v("records_per_s"), 0), lat, fmt(v("broker_us_per_req")),
+            row = [name, how, fmt(v("records_per_s"), 0), lat, fmt(v("broker_us_per_req")),
                    fmt(v("client_us_per_req")), zr("records_per_s"), zr("broker_us_per_req")]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -335,6 +348,16 @@ def main():
     for s in data.systems:
         v = med([d.get("rss_kb") for d in data.ok(s, "rss").values()])
         print(f"| {NAMES[s]} | {fmt(v / 1024 if v else None)} MiB |")
+    print()
+    print("**Noise**: CPUs kept busy by everything else on the machine (other processes, "
+          "interrupts) during each run, median per workload and system; 2.0 would be all of "
+          "a two-CPU machine")
+    print()
+    print("| system | " + " | ".join(workloads) + " |")
+    print("|---|" + "---|" * len(workloads))
+    for s in data.systems:
+        print(f"| {NAMES[s]} | " + " | ".join(fmt(data.value(s, w, "other_cpus"), 2)
+                                             for w in workloads) + " |")
     print()
     print("**Goals** (for the broker; reported, not enforced)")
     print()

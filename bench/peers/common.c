@@ -345,6 +345,9 @@ int peer_report(const struct peer_opts *o, const struct peer_result *r)
     if (r->lat && r->lat->count)
         printf(" p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f", hist_ms(r->lat, 0.50),
                hist_ms(r->lat, 0.99), hist_ms(r->lat, 0.999), (double)r->lat->max_ns / 1e6);
+    if (r->ack_lat && r->ack_lat->count)
+        printf(" ack_p50_ms=%.3f ack_p99_ms=%.3f", hist_ms(r->ack_lat, 0.50),
+               hist_ms(r->ack_lat, 0.99));
     printf(" missing=%lld dups=%lld errors=%lld\n", missing, dups, r->errors);
     fflush(stdout);
     return missing || dups || r->errors ? 1 : 0;
@@ -467,7 +470,7 @@ int peer_run_e2e(const struct peer_opts *o, const struct peer_producer_ops *pops
                  const struct peer_consumer_ops *cops)
 {
     struct peer_sink s = {.size = o->size, .lat = peer_hist_new()};
-    struct peer_acks a = {0};
+    struct peer_acks a = {.lat = peer_hist_new()};
     struct e2e_consumer ec = {.ops = cops, .s = &s, .total = (long long)(o->rate * o->seconds)};
     struct peer_pacer pace;
     uint8_t *rec = new_record(o);
@@ -503,7 +506,8 @@ int peer_run_e2e(const struct peer_opts *o, const struct peer_producer_ops *pops
                                                 .errors = s.errors + a.errors,
                                                 .seconds = (double)(peer_now_ns() - t0) / 1e9,
                                                 .send_seconds = (double)(t_sent - t0) / 1e9,
-                                                .lat = s.lat});
+                                                .lat = s.lat,
+                                                .ack_lat = a.lat});
 }
 
 struct reqs_job {

@@ -99,9 +99,10 @@ struct peer_result {
     long long errors;
     const struct peer_seen *seen; /* consume and e2e: what arrived */
     double seconds;
-    double send_seconds;         /* e2e: how long the producer took to send them all */
-    double first_seconds;        /* consume: from subscribing to the first record */
-    const struct peer_hist *lat; /* may be NULL */
+    double send_seconds;             /* e2e: how long the producer took to send them all */
+    double first_seconds;            /* consume: from subscribing to the first record */
+    const struct peer_hist *lat;     /* may be NULL */
+    const struct peer_hist *ack_lat; /* e2e: the producer's, publish to acknowledgement */
 };
 int peer_report(const struct peer_opts *o, const struct peer_result *r);
 

@@ -195,16 +195,18 @@ static void send_all(int fd, const uint8_t *p, size_t n)
     }
 }
 
-static void recv_all(int fd, uint8_t *p, size_t n)
+/* Receive at least n bytes into p (of cap): one recv when the whole response is there, as
+ * hiredis reads a reply, so the client pays no more system calls than Redis's does. */
+static size_t recv_at_least(int fd, uint8_t *p, size_t n, size_t cap, size_t have)
 {
-    while (n) {
-        ssize_t r = recv(fd, p, n, 0);
+    while (have < n) {
+        ssize_t r = recv(fd, p + have, cap - have, 0);
 
         if (r <= 0)
             peer_die("recv: %s", r < 0 ? strerror(errno) : "the broker closed the connection");
-        p += r;
-        n -= (size_t)r;
+        have += (size_t)r;
     }
+    return have;
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -213,17 +215,17 @@ static uint32_t get32(const uint8_t *p)
 }
 
 /* Read one Produce v7 response; returns its partition's error code (or -1 if malformed). */
+/* Read one Produce v7 response (no more: one request is in flight); returns its partition's
+ * error code (or -1 if malformed). */
 static int read_response(int fd, int32_t corr, uint8_t *buf, size_t cap)
 {
-    uint8_t hdr[4];
-    uint32_t n;
-    size_t at;
+    size_t have = recv_at_least(fd, buf, 4, cap, 0), at;
+    uint32_t n = get32(buf);
 
-    recv_all(fd, hdr, 4);
-    n = get32(hdr);
-    if (n > cap || n < 4 + 4 + 2)
+    if (n > cap - 4 || n < 4 + 4 + 2)
         peer_die("a response of %u bytes", n);
-    recv_all(fd, buf, n);
+    recv_at_least(fd, buf, 4 + n, cap, have);
+    buf += 4;
     if ((int32_t)get32(buf) != corr)
         peer_die("response %d to request %d", (int32_t)get32(buf), corr);
     /* correlation id, [topic: name, [partition: i32 index, i16 error, ...]] */
