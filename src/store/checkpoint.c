@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@ int zcq_fsync_dir(int dirfd)
     return zcq_sys.fsync(dirfd) < 0 ? -errno : 0;
 }
 
-int zcq_checkpoint_write(int dirfd, const char *name, const int64_t *v, unsigned n)
+static int checkpoint_write(int dirfd, const char *name, const int64_t *v, unsigned n,
+                            bool sync_dir)
 {
     char line[512], tmp[256], out[600];
     int len = snprintf(line, sizeof(line), "zcq-checkpoint 1 %u", n);
@@ -49,11 +51,21 @@ int zcq_checkpoint_write(int dirfd, const char *name, const int64_t *v, unsigned
         rc = -errno;
     if (!rc && renameat(dirfd, tmp, dirfd, name) < 0)
         rc = -errno;
-    if (!rc)
+    if (!rc && sync_dir)
         rc = zcq_fsync_dir(dirfd);
     if (rc)
         unlinkat(dirfd, tmp, 0);
     return rc;
+}
+
+int zcq_checkpoint_write(int dirfd, const char *name, const int64_t *v, unsigned n)
+{
+    return checkpoint_write(dirfd, name, v, n, true);
+}
+
+int zcq_checkpoint_stage(int dirfd, const char *name, const int64_t *v, unsigned n)
+{
+    return checkpoint_write(dirfd, name, v, n, false);
 }
 
 int zcq_checkpoint_read(int dirfd, const char *name, int64_t *v, unsigned max)

@@ -16,6 +16,11 @@
 
 int zcq_checkpoint_write(int dirfd, const char *name, const int64_t *v, unsigned n);
 
+/* The same without the directory fsync: the new file is synced and renamed in place, and the
+ * rename becomes durable with the caller's next zcq_fsync_dir(dirfd) (one sync for it and the
+ * caller's own name changes). Until then a crash leaves the old file or the new one. */
+int zcq_checkpoint_stage(int dirfd, const char *name, const int64_t *v, unsigned n);
+
 /* Read up to max values; returns how many, -ENOENT (missing) or -EBADMSG (damaged). */
 int zcq_checkpoint_read(int dirfd, const char *name, int64_t *v, unsigned max);
 

@@ -9,87 +9,152 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The first step of a preallocated index: one page, whole entries (at most max). */
+static size_t first_step(uint32_t entry, size_t max)
+{
+    size_t step = 4096 / entry * entry;
+
+    return step < max ? step : max;
+}
+
+/* Allocate the file to len bytes. Allocate, not just extend: a store into a hole of a full
+ * filesystem would be a SIGBUS. */
+static int allocate(int fd, size_t len)
+{
+    int rc = posix_fallocate(fd, 0, (off_t)len);
+
+    if (rc == EOPNOTSUPP || rc == EINVAL)
+        rc = zcq_sys.ftruncate(fd, (off_t)len) < 0 ? errno : 0;
+    return -rc;
+}
+
 int zcq_index_open(struct zcq_index *ix, const char *path, uint32_t entry, size_t max_bytes,
                    unsigned flags)
 {
     struct stat sb;
-    size_t want = max_bytes / entry * entry;
+    size_t max = max_bytes / entry * entry, want;
     bool create = flags & ZCQ_INDEX_CREATE;
-    int rc;
+    int fd, rc;
 
     memset(ix, 0, sizeof(*ix));
-    ix->fd = -1;
     ix->entry = entry;
-    if (want < entry)
-        want = entry;
-    ix->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
-    if (ix->fd < 0)
+    if (max < entry)
+        max = entry;
+    fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+    if (fd < 0)
         return -errno;
-    if (fstat(ix->fd, &sb) < 0)
+    if (fstat(fd, &sb) < 0)
         goto fail_errno;
     ix->entries = (uint32_t)((size_t)sb.st_size / entry);
-    if (ix->entries > want / entry)
-        ix->entries = (uint32_t)(want / entry); /* longer than this configuration allows */
+    if (ix->entries > max / entry)
+        ix->entries = (uint32_t)(max / entry); /* longer than this configuration allows */
     if (flags & ZCQ_INDEX_PREALLOC) {
+        /* What the file holds already (a preallocated index left by a crash, or a trimmed
+         * one), in whole entries, else the first step; never past max. */
+        want = (size_t)sb.st_size / entry * entry;
+        if (want < first_step(entry, max))
+            want = first_step(entry, max);
+        if (want > max)
+            want = max;
         if ((size_t)sb.st_size < want) {
-            /* Allocate, not just extend: a store into a hole of a full filesystem would be a
-             * SIGBUS. */
-            rc = posix_fallocate(ix->fd, 0, (off_t)want);
-            if (rc == EOPNOTSUPP || rc == EINVAL)
-                rc = zcq_sys.ftruncate(ix->fd, (off_t)want) < 0 ? errno : 0;
-            if (rc) {
-                errno = rc;
+            rc = allocate(fd, want);
+            if (rc < 0) {
+                errno = -rc;
                 goto fail_errno;
             }
         }
+        ix->max_bytes = max;
     } else {
         want = (size_t)ix->entries * entry;
+        ix->max_bytes = want;
     }
     if (want) {
-        ix->map = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_SHARED, ix->fd, 0);
+        ix->map = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (ix->map == MAP_FAILED) {
             ix->map = NULL;
             goto fail_errno;
         }
+        /* Entries are added at the end and looked up by binary search: readahead around a
+         * fault would only zero-fill unwritten extents (and a trimmed index is read whole at
+         * open, where readahead helps: it keeps the default). */
+        if (flags & ZCQ_INDEX_PREALLOC)
+            (void)madvise(ix->map, want, MADV_RANDOM);
     }
     ix->map_bytes = want;
+    close(fd);
     return 0;
 
 fail_errno:
     rc = -errno;
-    close(ix->fd);
-    ix->fd = -1;
+    close(fd);
     if (create)
         unlink(path);
     return rc;
 }
 
-static int close_ix(struct zcq_index *ix, bool trim, bool sync)
+int zcq_index_grow(struct zcq_index *ix, const char *path)
 {
-    int rc = 0;
+    size_t want;
+    void *m;
+    int fd, rc;
 
+    if (zcq_index_room(ix))
+        return 0;
+    if (zcq_index_full(ix) || !ix->map)
+        return -ENOSPC;
+    want = ix->map_bytes * 2 / ix->entry * ix->entry;
+    if (want > ix->max_bytes)
+        want = ix->max_bytes;
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    rc = allocate(fd, want);
+    close(fd);
+    if (rc < 0)
+        return rc; /* a longer file with the old mapping is harmless: the next try reuses it */
+    m = mremap(ix->map, ix->map_bytes, want, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED)
+        return -errno;
+    ix->map = m;
+    ix->map_bytes = want;
+    (void)madvise(ix->map, want, MADV_RANDOM);
+    return 0;
+}
+
+/* Cut the file at path to ix's entries; sync it too with sync. */
+static int trim_file(const struct zcq_index *ix, const char *path, bool sync)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (zcq_sys.ftruncate(fd, (off_t)ix->entries * ix->entry) < 0)
+        rc = -errno;
+    if (rc == 0 && sync && zcq_sys.fdatasync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+static void unmap(struct zcq_index *ix)
+{
     if (ix->map)
         munmap(ix->map, ix->map_bytes);
     ix->map = NULL;
-    if (ix->fd >= 0) {
-        if (trim && zcq_sys.ftruncate(ix->fd, (off_t)ix->entries * ix->entry) < 0)
-            rc = -errno;
-        if (rc == 0 && sync && zcq_sys.fdatasync(ix->fd) < 0)
-            rc = -errno;
-        close(ix->fd);
-    }
-    ix->fd = -1;
-    return rc;
+    ix->map_bytes = 0;
 }
 
 int zcq_index_resize(struct zcq_index *ix, const char *path, size_t max_bytes, bool prealloc)
 {
     uint32_t entries = ix->entries, entry = ix->entry;
+    int rc = 0;
+
+    unmap(ix);
     /* A trim does not sync: a roll trims on the append path, and the sync comes with the next
      * flush of the log (zcq_index_sync). An unsynced index is derived data: recovery checks it
      * and rebuilds it. */
-    int rc = close_ix(ix, !prealloc, false);
-
+    if (!prealloc)
+        rc = trim_file(ix, path, false);
     if (rc < 0)
         return rc;
     rc = zcq_index_open(ix, path, entry, max_bytes, prealloc ? ZCQ_INDEX_PREALLOC : 0);
@@ -100,14 +165,22 @@ int zcq_index_resize(struct zcq_index *ix, const char *path, size_t max_bytes, b
     return 0;
 }
 
-int zcq_index_close(struct zcq_index *ix, bool trim)
+int zcq_index_close(struct zcq_index *ix, const char *path, bool trim)
 {
-    return close_ix(ix, trim, trim);
+    unmap(ix);
+    return trim ? trim_file(ix, path, true) : 0;
 }
 
-int zcq_index_sync(const struct zcq_index *ix)
+int zcq_index_sync(const char *path)
 {
-    return ix->fd >= 0 && zcq_sys.fdatasync(ix->fd) < 0 ? -errno : 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (zcq_sys.fdatasync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
 }
 
 void zcq_index_add_offset(struct zcq_index *ix, uint32_t rel, uint32_t pos)

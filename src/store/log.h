@@ -117,6 +117,18 @@ bool zcq_log_flush_due(struct zcq_log *log, int64_t now_ms);
 /* zcq_log_flush() if zcq_log_flush_due(). Appends without ZCQ_APPEND_NOSYNC call it. */
 int zcq_log_maybe_flush(struct zcq_log *log, int64_t now_ms);
 
+/*
+ * For owners that check many logs on a timer, so that an idle broker does not visit 10,000
+ * partitions a second for nothing. zcq_log_flush_pending(): a flush is due, or may become due
+ * with time alone (a rolled segment not synced yet, flush.ms running over unsynced appends).
+ * zcq_log_flush_epoch(): a process-wide counter that moves whenever any log may have become
+ * pending (it rolled, an append started a flush.ms period, a flush failed without a sticky
+ * error). A timer round may be skipped when the epoch has not moved since the start of a
+ * round after which no log was pending.
+ */
+bool zcq_log_flush_pending(struct zcq_log *log);
+uint64_t zcq_log_flush_epoch(void);
+
 /* A read result: the bytes of whole batches, as file regions (page-cache mode: fd + position,
  * for sendfile) or memory chunks (Direct I/O mode, from zcq's cache). Holds references until
  * zcq_log_slice_release(). */

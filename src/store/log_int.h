@@ -35,8 +35,8 @@ struct zcq_segment {
 struct zcq_log {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a sync finished */
-    char *dir;
-    int dirfd;
+    char *dir;         /* no descriptor is kept for it (one per partition adds up): see
+                        * zcq__log_dir_open() */
     struct zcq_log_config cfg;
 
     struct zcq_segment **segs; /* by base offset; the last is active */
@@ -93,6 +93,19 @@ ssize_t zcq__seg_read(struct zcq_log *log, struct zcq_segment *s, void *buf, siz
 
 /* Map s's indexes preallocated (to add entries) or trimmed to their entries. */
 int zcq__seg_index_resize(struct zcq_log *log, struct zcq_segment *s, bool prealloc);
+
+/* Make room in s's indexes for the entry the next batch may add (zcq__seg_index_batch), before
+ * the batch is written: growing an index allocates disk space, which may fail. Errors:
+ * -ENOSPC, -errno. */
+int zcq__seg_index_reserve(struct zcq_log *log, struct zcq_segment *s);
+
+/* fdatasync both of s's index files. A file that is gone (its segment deleted meanwhile) needs
+ * no sync. */
+int zcq__seg_index_sync(struct zcq_log *log, struct zcq_segment *s);
+
+/* A descriptor of the log's directory, for its fsyncs and checkpoints; the caller closes it.
+ * Returns the descriptor or -errno. */
+int zcq__log_dir_open(const struct zcq_log *log);
 
 /* Index the batch just placed at pos in s (offset and time entries per interval). */
 void zcq__seg_index_batch(struct zcq_log *log, struct zcq_segment *s, int64_t pos,

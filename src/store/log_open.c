@@ -63,8 +63,8 @@ static int64_t file_base(const char *name, const char *ext)
     return base;
 }
 
-/* Step 1, and the list of segment bases. */
-static int list_dir(struct zcq_log *log, int64_t **bases, int *n)
+/* Step 1, and the list of segment bases; dirfd is the log's directory. */
+static int list_dir(struct zcq_log *log, int dirfd, int64_t **bases, int *n)
 {
     DIR *d = opendir(log->dir);
     struct dirent *e;
@@ -80,7 +80,7 @@ static int list_dir(struct zcq_log *log, int64_t **bases, int *n)
         int64_t base;
 
         if (ends_with(name, ".tmp") || ends_with(name, ".deleted")) {
-            unlinkat(log->dirfd, name, 0);
+            unlinkat(dirfd, name, 0);
             removed = true;
             continue;
         }
@@ -113,14 +113,14 @@ static int list_dir(struct zcq_log *log, int64_t **bases, int *n)
                 base = file_base(e->d_name, ".timeindex");
             if (base >= 0 &&
                 (*n == 0 || !bsearch(&base, *bases, (size_t)*n, sizeof(**bases), cmp_i64))) {
-                unlinkat(log->dirfd, e->d_name, 0);
+                unlinkat(dirfd, e->d_name, 0);
                 removed = true;
             }
         }
     }
     closedir(d);
     if (rc == 0 && removed)
-        rc = zcq_fsync_dir(log->dirfd);
+        rc = zcq_fsync_dir(dirfd);
     return rc;
 }
 
@@ -182,6 +182,9 @@ static int scan_segment(struct zcq_log *log, struct zcq_segment *s, int64_t file
             }
             info->scanned_bytes += sz;
         }
+        rc = zcq__seg_index_reserve(log, s);
+        if (rc < 0)
+            break;
         zcq__seg_index_batch(log, s, pos, bi.base_offset, bi.max_timestamp, (size_t)sz);
         expect = bi.base_offset + bi.last_offset_delta + 1;
         pos += sz;
@@ -273,8 +276,8 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
     struct zcq_log_open_info info_local, *info = info_out ? info_out : &info_local;
     struct zcq_log *log = NULL;
     int64_t *bases = NULL, ckpt[2] = {0, 0}, rp = 0;
-    int nbases = 0, rc;
-    bool clean;
+    int nbases = 0, rc, dirfd = -1; /* the directory, for this open only */
+    bool clean, have_ckpt = false;
 
     *out = NULL;
     memset(info, 0, sizeof(*info));
@@ -294,7 +297,6 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
     pthread_mutex_init(&log->wb_mu, NULL);
     pthread_cond_init(&log->wb_cv, NULL);
     log->cfg = *cfg;
-    log->dirfd = -1;
     log->oldest_unflushed_ms = -1;
     log->id = atomic_fetch_add(&next_log_id, 1);
     log->dir = strdup(dir);
@@ -302,8 +304,8 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         rc = -ENOMEM;
         goto fail;
     }
-    log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (log->dirfd < 0) {
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
         rc = -errno;
         snprintf(info->why, sizeof(info->why), "open %s: %s", dir, strerror(errno));
         goto fail;
@@ -313,13 +315,15 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         if (rc < 0)
             goto fail;
     }
-    rc = list_dir(log, &bases, &nbases);
+    rc = list_dir(log, dirfd, &bases, &nbases);
     if (rc < 0)
         goto fail;
-    clean = faccessat(log->dirfd, ZCQ_CLEAN_FILE, F_OK, 0) == 0;
+    clean = faccessat(dirfd, ZCQ_CLEAN_FILE, F_OK, 0) == 0;
     info->clean = clean;
-    if (zcq_checkpoint_read(log->dirfd, ZCQ_CHECKPOINT_FILE, ckpt, 2) == 2 && ckpt[0] >= 0)
+    if (zcq_checkpoint_read(dirfd, ZCQ_CHECKPOINT_FILE, ckpt, 2) == 2 && ckpt[0] >= 0) {
         rp = ckpt[0];
+        have_ckpt = true;
+    }
 
     if (nbases == 0) {
         /* A new log (or one whose every file is gone): start at the checkpointed start. */
@@ -337,7 +341,7 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
             goto fail;
         }
         log->segs[log->nseg++] = s;
-        rc = zcq_fsync_dir(log->dirfd);
+        rc = zcq_fsync_dir(dirfd);
         if (rc < 0)
             goto fail;
     } else {
@@ -432,7 +436,7 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
                 delete_segment_files(log, bases[k]);
                 info->segments_deleted++;
             }
-            rc = zcq_fsync_dir(log->dirfd);
+            rc = zcq_fsync_dir(dirfd);
             if (rc < 0)
                 goto fail;
             break;
@@ -469,8 +473,7 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
             if (i + 1 < log->nseg && log->segs[i + 1]->base <= rp)
                 continue;
             if (zcq_sys.fdatasync(s->fd) < 0 ||
-                (i + 1 < log->nseg &&
-                 (zcq_index_sync(&s->oix) < 0 || zcq_index_sync(&s->tix) < 0))) {
+                (i + 1 < log->nseg && zcq__seg_index_sync(log, s) < 0)) {
                 rc = -EIO;
                 goto fail;
             }
@@ -495,22 +498,30 @@ int zcq_log_open(struct zcq_log **out, const char *dir, const struct zcq_log_con
         int64_t v[2] = {log->leo, log->start};
 
         /* Best effort: keeping the older (lower) recovery point is always safe, and a full
-         * filesystem must not stop a log from opening to serve reads and free space. */
-        if (zcq_checkpoint_write(log->dirfd, ZCQ_CHECKPOINT_FILE, v, 2) == 0)
+         * filesystem must not stop a log from opening to serve reads and free space. A clean
+         * close left the very checkpoint this would write: writing it again cost two fsyncs per
+         * partition at every start (and were the one read not durable yet, what the disk holds
+         * is an older, lower one: safe too). A new, empty log needs none either: a missing
+         * checkpoint reads as recovery point 0 and log start 0, which is what it would say. */
+        if ((have_ckpt && ckpt[0] == v[0] && ckpt[1] == v[1]) ||
+            (!have_ckpt && nbases == 0 && v[0] == 0 && v[1] == 0))
+            log->recovery_point = log->leo;
+        else if (zcq_checkpoint_write(dirfd, ZCQ_CHECKPOINT_FILE, v, 2) == 0)
             log->recovery_point = log->leo;
         else
             log->recovery_point = rp;
     }
     if (clean) {
-        if (unlinkat(log->dirfd, ZCQ_CLEAN_FILE, 0) < 0) {
+        if (unlinkat(dirfd, ZCQ_CLEAN_FILE, 0) < 0) {
             rc = -errno;
             goto fail;
         }
-        rc = zcq_fsync_dir(log->dirfd);
+        rc = zcq_fsync_dir(dirfd);
         if (rc < 0)
             goto fail;
     }
     free(bases);
+    close(dirfd);
     *out = log;
     return 0;
 
@@ -518,6 +529,8 @@ fail:
     if (!info->why[0])
         snprintf(info->why, sizeof(info->why), "%s", strerror(-rc));
     free(bases);
+    if (dirfd >= 0)
+        close(dirfd);
     zcq__log_free(log);
     return rc;
 }

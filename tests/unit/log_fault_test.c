@@ -770,6 +770,70 @@ static void enospc_tmpfs(void)
     mounted = false;
 }
 
+/*
+ * An index grows a step at a time (src/store/index.h); the step is allocated before the batch
+ * that needs it is written. On a full filesystem that append must fail with ENOSPC with
+ * nothing written (a batch without its index entry would be unreadable: with an entry per
+ * batch a lookup reads just the entry's header), not sticky, and work once there is space.
+ */
+static void index_grow_enospc(void)
+{
+    struct zcq_log_config c;
+    struct lc_batch a[400], b;
+    struct zcq_log *log;
+    char filler[LC_PATH + 16], seg[LC_PATH];
+    static uint8_t block[4096];
+    int n = 0, fd;
+    int64_t size;
+
+    private_mounts();
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") < 0)
+        zt_skip("mount tmpfs: %s", strerror(errno));
+    mounted = true;
+    snprintf(dirpath, sizeof(dirpath), "%s/p0", mnt);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    lc_seg_path(seg, sizeof(seg), dirpath, 0, "log");
+    lc_cfg(&c, 0);
+    c.index_interval_bytes = 0; /* an entry for every batch */
+    c.index_max_bytes = 64 * 1024;
+    log = lc_open(dirpath, &c, NULL);
+    /* The time index's first page holds 341 entries (4096 / 12), the offset index's 512. */
+    {
+        char ix[LC_PATH];
+
+        lc_seg_path(ix, sizeof(ix), dirpath, 0, "timeindex");
+        ZT_EQ(lc_file_size(ix), 4092);
+        lc_seg_path(ix, sizeof(ix), dirpath, 0, "index");
+        ZT_EQ(lc_file_size(ix), 4096);
+    }
+    for (; n < 341; n++)
+        ZT_OK(lc_append(log, 1, 20, 1000 + n, (uint32_t)n, 7, 0, &a[n], NULL));
+    /* Fill what is left of the filesystem. */
+    fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ZT_OK(fd);
+    while (write(fd, block, sizeof(block)) == (ssize_t)sizeof(block))
+        ;
+    close(fd);
+    size = lc_file_size(seg);
+    ZT_EQ(lc_append(log, 1, 20, 5000, 5000, 7, 0, &b, NULL), -ENOSPC);
+    ZT_EQ(zcq_log_error(log), 0);
+    ZT_EQ(lc_file_size(seg), size); /* nothing written */
+    ZT_EQ(zcq_log_end_offset(log), a[n - 1].last + 1);
+    ZT_OK(unlink(filler));
+    for (; n < 400; n++)
+        ZT_OK(lc_append(log, 1, 20, 1000 + n, (uint32_t)n, 7, 0, &a[n], NULL));
+    for (int i = 0; i < n; i++)
+        lc_check_batch(log, &a[i]);
+    ZT_OK(zcq_log_close(log));
+    log = lc_open(dirpath, &c, NULL);
+    for (int i = 0; i < n; i++)
+        lc_check_batch(log, &a[i]);
+    ZT_OK(zcq_log_close(log));
+    lc_free(a, n);
+    ZT_OK(umount2(mnt, 0));
+    mounted = false;
+}
+
 /* ext4 on a loop device: real allocation, real fsync; "-m 0" so that root cannot write into
  * the reserved blocks (reliability.md section 4). */
 static void enospc_ext4(void)
@@ -826,6 +890,7 @@ static const struct zcq_test tests[] = {
     {"pagecache/write_fails", write_fails_pc, 60},
     {"direct/write_behind_fails", write_behind_fails, 60},
     {"pagecache/enospc_tmpfs", enospc_tmpfs, 60},
+    {"pagecache/index_grow_enospc", index_grow_enospc, 60},
     {"pagecache/enospc_ext4", enospc_ext4_pc, 60},
     {"direct/enospc_ext4", enospc_ext4_dio, 60},
 };

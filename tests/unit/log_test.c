@@ -661,6 +661,121 @@ static void roll_defers_sync(void)
     free_all(a, 200);
 }
 
+/* Open file descriptors of this process. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    ZT_ASSERT(d);
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory stream's own */
+}
+
+static int64_t file_size(int64_t base, const char *ext)
+{
+    char path[4300];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%020lld.%s", dirpath, (long long)base, ext);
+    ZT_OK(stat(path, &st));
+    return (int64_t)st.st_size;
+}
+
+/*
+ * Many partitions (docs/benchmarks.md): an active segment's indexes start at one page and
+ * double as entries come, up to segment.index.bytes, where the segment rolls; a rolled one is
+ * trimmed to its entries. A log holds one file descriptor per segment (the indexes are mapped,
+ * their files closed), in both modes, through growth, rolls and reopens.
+ */
+static void index_grows(void)
+{
+    enum { N = 6000 };
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct appended *a = calloc(N, sizeof(*a));
+    int fds = open_fds(), segs;
+
+    ZT_ASSERT(a);
+    setup();
+    cfg_for(&c);
+    c.index_interval_bytes = 0; /* an entry per batch: 8,192 fit 64 KiB, 5,461 time entries */
+    log = open_log(&c, NULL);
+    ZT_EQ(open_fds(), fds + 1);
+    ZT_EQ(file_size(0, "index"), 4096);
+    ZT_EQ(file_size(0, "timeindex"), 4092);
+    fill(log, a, 1200, 1000);
+    /* 1,200 entries: the offset index doubled twice (8 then 16 KiB), the time index too. */
+    ZT_EQ(file_size(0, "index"), 16384);
+    ZT_EQ(file_size(0, "timeindex"), 4092 * 4);
+    ZT_EQ(open_fds(), fds + 1);
+    check_reads(log, a, 0, 1200);
+    free_all(a, 1200);
+    fill(log, a, N, 100000);
+    segs = zcq_log_segment_count(log);
+    ZT_EQ(segs, 2); /* the time index filled at 5,461 entries: one roll */
+    ZT_EQ(file_size(0, "timeindex"), 5461 * 12);
+    ZT_EQ(file_size(0, "index"), 5461 * 8);
+    ZT_EQ(open_fds(), fds + 2);
+    check_reads(log, a, N - 1000, N);
+    ZT_OK(zcq_log_close(log));
+    ZT_EQ(open_fds(), fds);
+    log = open_log(&c, NULL);
+    ZT_EQ(open_fds(), fds + 2);
+    check_reads(log, a, N - 1000, N);
+    ZT_OK(zcq_log_close(log));
+    free_all(a, N);
+    free(a);
+}
+
+/* The flush epoch and zcq_log_flush_pending(), by which an owner skips its timer round over
+ * idle logs: appends under the default policy leave nothing pending; a roll does, and moves
+ * the epoch; flush.ms does from the first unsynced append; a flush ends it. */
+static void flush_pending(void)
+{
+    struct zcq_log_config c;
+    struct zcq_log *log;
+    struct appended a[200];
+    uint64_t e;
+
+    setup();
+    cfg_for(&c);
+    c.segment_bytes = 16 * 1024;
+    log = open_log(&c, NULL);
+    ZT_ASSERT(!zcq_log_flush_pending(log));
+    e = zcq_log_flush_epoch();
+    fill_flags(log, a, 10, 0, ZCQ_APPEND_NOSYNC);
+    ZT_ASSERT(!zcq_log_flush_pending(log)); /* no sync policy: nothing for a timer to do */
+    ZT_EQ(zcq_log_flush_epoch(), e);
+    ZT_OK(zcq_log_roll(log, 0));
+    ZT_ASSERT(zcq_log_flush_epoch() != e);
+    ZT_ASSERT(zcq_log_flush_pending(log));
+    ZT_OK(zcq_log_maybe_flush(log, 0));
+    ZT_ASSERT(!zcq_log_flush_pending(log));
+    ZT_OK(zcq_log_close(log));
+    free_all(a, 10);
+
+    c.flush_ms = 1000;
+    log = open_log(&c, NULL);
+    e = zcq_log_flush_epoch();
+    fill_flags(log, a, 10, 0, ZCQ_APPEND_NOSYNC);
+    ZT_ASSERT(zcq_log_flush_epoch() != e);
+    ZT_ASSERT(zcq_log_flush_pending(log));
+    ZT_ASSERT(!zcq_log_flush_due(log, 10));
+    e = zcq_log_flush_epoch();
+    fill_flags(log, a + 10, 10, 100, ZCQ_APPEND_NOSYNC); /* the period runs already */
+    ZT_EQ(zcq_log_flush_epoch(), e);
+    ZT_OK(zcq_log_maybe_flush(log, 5000));
+    ZT_ASSERT(!zcq_log_flush_pending(log));
+    ZT_EQ(zcq_log_durable_offset(log), zcq_log_end_offset(log));
+    ZT_OK(zcq_log_close(log));
+    free_all(a, 20);
+}
+
+ZT_BOTH_MODES(index_grows)
 ZT_BOTH_MODES(roll_defers_sync)
 ZT_BOTH_MODES(concurrent)
 ZT_BOTH_MODES(append_read)
@@ -696,6 +811,9 @@ static const struct zcq_test tests[] = {
     {"direct/roll_defers_sync", roll_defers_sync_dio, 60},
     {"pagecache/concurrent", concurrent_pc, 120},
     {"direct/concurrent", concurrent_dio, 120},
+    {"pagecache/index_grows", index_grows_pc, 120},
+    {"direct/index_grows", index_grows_dio, 120},
+    {"pagecache/flush_pending", flush_pending, 30},
     {"config_names", config_names, 10},
 };
 
