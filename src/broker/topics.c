@@ -5,6 +5,14 @@
  * which fsync; the rwlock guards only the in-memory array, and is held for lookups and for the
  * moment a change is published, never across I/O. So a topic being created (its logs opening,
  * the registry syncing) never blocks a produce or fetch lookup of another topic.
+ *
+ * Many partitions: opening, creating and closing logs is mostly waiting for fsyncs (a new log
+ * syncs its directory, a clean open removes its marker and syncs the directory, a clean close
+ * syncs five files), so one partition after another, 10,000 of them took 3 s to start and 22 s
+ * to stop here. These run on up to IO_THREADS threads at once (each log is independent, and the
+ * filesystem's journal commits concurrent fsyncs together), as Kafka's
+ * num.recovery.threads.per.data.dir does: 0.6 s and 2-4 s (32 threads did better than 16, 64
+ * no better than 32, on this machine's virtual disk).
  */
 #include "broker/topics.h"
 #include "io/say.h"
@@ -23,6 +31,11 @@
 #include <unistd.h>
 
 #define REGISTRY "zcq-topics"
+
+/* Threads that open, create and close partition logs at once (see the comment at the top). */
+#define IO_THREADS 32
+/* Fewer partitions than this per thread are not worth a thread. */
+#define IO_PER_THREAD 16
 
 struct zcq_topic {
     char name[ZCQ_TOPIC_NAME_MAX + 1];
@@ -43,6 +56,10 @@ struct zcq_topics {
     struct zcq_topic **topics; /* sorted by name */
     int n, cap;
     int32_t max_parts; /* partitions a topic may have (create and grow) */
+    /* zcq_topics_maybe_flush(): the log flush epoch at the start of the last round, and whether
+     * a log was still pending after it (a round is skipped when neither says go). */
+    _Atomic uint64_t flush_epoch;
+    atomic_bool flush_pending;
 };
 
 const char *zcq_topics_strerror(int err)
@@ -137,6 +154,77 @@ static int build_config(const struct zcq_log_config *defaults, const struct zcq_
 static void part_dir(const struct zcq_topics *t, const char *name, int32_t p, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s-%" PRId32, t->dir, name, p);
+}
+
+/* --- Many logs at once ------------------------------------------------------------------- */
+
+/* Work shared by the threads of run_parallel(): items 0..n are taken in order from next; the
+ * first failure (in item order, so the message is deterministic) is kept with its reason. */
+struct par {
+    int n;
+    int (*fn)(void *arg, int i, char *why, size_t why_len);
+    void *arg;
+    atomic_int next;
+    atomic_bool stop; /* a failure: items not started yet are skipped */
+    bool keep_going;  /* ...unless every item must run (closing) */
+    pthread_mutex_t mu;
+    int rc, rc_item;
+    char why[512];
+};
+
+static void *par_main(void *arg)
+{
+    struct par *w = arg;
+    char why[512];
+
+    for (;;) {
+        int i = atomic_fetch_add(&w->next, 1), rc;
+
+        if (i >= w->n || (!w->keep_going && atomic_load(&w->stop)))
+            break;
+        why[0] = '\0';
+        rc = w->fn(w->arg, i, why, sizeof(why));
+        if (rc < 0) {
+            pthread_mutex_lock(&w->mu);
+            if (w->rc == 0 || i < w->rc_item) {
+                w->rc = rc;
+                w->rc_item = i;
+                snprintf(w->why, sizeof(w->why), "%s", why);
+            }
+            pthread_mutex_unlock(&w->mu);
+            atomic_store(&w->stop, true);
+        }
+    }
+    return NULL;
+}
+
+/* Run fn(arg, i, why) for every i in [0, n) on up to IO_THREADS threads (the calling one among
+ * them), and return the first error with its reason in why (0 if none). Without keep_going,
+ * items not yet started when one fails are skipped (fn must leave them undone, harmlessly). */
+static int run_parallel(int n, int (*fn)(void *arg, int i, char *why, size_t why_len), void *arg,
+                        bool keep_going, char *why, size_t why_len)
+{
+    struct par w = {.n = n, .fn = fn, .arg = arg, .keep_going = keep_going};
+    pthread_t th[IO_THREADS - 1];
+    int nth = n / IO_PER_THREAD, started = 0;
+
+    if (nth > IO_THREADS)
+        nth = IO_THREADS;
+    atomic_init(&w.next, 0);
+    atomic_init(&w.stop, false);
+    pthread_mutex_init(&w.mu, NULL);
+    /* A thread that cannot start leaves its share to the others (the calling thread at least). */
+    for (int k = 1; k < nth; k++) {
+        if (pthread_create(&th[started], NULL, par_main, &w) == 0)
+            started++;
+    }
+    par_main(&w);
+    for (int k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&w.mu);
+    if (w.rc < 0 && why)
+        snprintf(why, why_len, "%s", w.why);
+    return w.rc;
 }
 
 /* Remove a partition directory and the files in it (no subdirectories). */
@@ -237,6 +325,34 @@ static int open_partition(struct zcq_topics *t, struct zcq_topic *tp, int32_t i,
     pthread_mutex_init(&p->wmu, NULL);
     tp->parts[i] = p;
     return 0;
+}
+
+/* run_parallel() work: open partitions first + i of topic tp (a create or a grow). */
+struct open_range {
+    struct zcq_topics *t;
+    struct zcq_topic *tp;
+    int32_t first;
+};
+
+static int open_range_one(void *arg, int i, char *why, size_t why_len)
+{
+    struct open_range *r = arg;
+
+    return open_partition(r->t, r->tp, r->first + i, why, why_len);
+}
+
+/* run_parallel() work: open every partition of the registry at start-up. */
+struct open_all {
+    struct zcq_topics *t;
+    struct zcq_topic **tp; /* item i is partition part[i] of tp[i] */
+    int32_t *part;
+};
+
+static int open_all_one(void *arg, int i, char *why, size_t why_len)
+{
+    struct open_all *a = arg;
+
+    return open_partition(a->t, a->tp[i], a->part[i], why, why_len);
 }
 
 void zcq_partition_ref(struct zcq_partition *p)
@@ -533,6 +649,29 @@ static void sweep(struct zcq_topics *t)
     closedir(d);
 }
 
+long zcq_topics_count(const char *data_dir)
+{
+    char path[4200], line[8192]; /* longer than a line can be (32 settings) */
+    long total = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", data_dir, REGISTRY);
+    f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    /* "topic NAME N k=v ..." */
+    while (fgets(line, sizeof(line), f)) {
+        char name[ZCQ_TOPIC_NAME_MAX + 1];
+        long n;
+
+        if (sscanf(line, "topic %249s %ld", name, &n) == 2 && n > 0 &&
+            n <= ZCQ_TOPIC_MAX_PARTITIONS)
+            total += n;
+    }
+    fclose(f);
+    return total;
+}
+
 int zcq_topics_open(struct zcq_topics **out, const char *data_dir,
                     const struct zcq_log_config *defaults, char *why, size_t why_len)
 {
@@ -548,6 +687,9 @@ int zcq_topics_open(struct zcq_topics **out, const char *data_dir,
     t->defaults = *defaults;
     t->max_parts = ZCQ_TOPIC_MAX_PARTITIONS;
     t->dirfd = -1;
+    /* The first round runs: logs opened after a crash may hold unsynced rolls. */
+    atomic_init(&t->flush_epoch, zcq_log_flush_epoch() - 1);
+    atomic_init(&t->flush_pending, true);
     t->dir = strdup(data_dir);
     if (!t->dir) {
         rc = -ENOMEM;
@@ -568,12 +710,31 @@ int zcq_topics_open(struct zcq_topics **out, const char *data_dir,
     if (rc < 0)
         goto fail;
     sweep(t);
-    for (int i = 0; i < t->n; i++) {
-        for (int32_t p = 0; p < t->topics[i]->n; p++) {
-            rc = open_partition(t, t->topics[i], p, why, why_len);
-            if (rc < 0)
-                goto fail;
+    {
+        struct open_all a = {.t = t};
+        int total = 0, k = 0;
+
+        for (int i = 0; i < t->n; i++)
+            total += t->topics[i]->n; /* at most ZCQ_TOPIC_MAX_PARTITIONS per registry line */
+        a.tp = malloc(sizeof(*a.tp) * (size_t)(total + 1));
+        a.part = malloc(sizeof(*a.part) * (size_t)(total + 1));
+        if (!a.tp || !a.part) {
+            free(a.tp);
+            free(a.part);
+            rc = -ENOMEM;
+            goto fail;
         }
+        for (int i = 0; i < t->n; i++) {
+            for (int32_t p = 0; p < t->topics[i]->n; p++, k++) {
+                a.tp[k] = t->topics[i];
+                a.part[k] = p;
+            }
+        }
+        rc = run_parallel(total, open_all_one, &a, false, why, why_len);
+        free(a.tp);
+        free(a.part);
+        if (rc < 0)
+            goto fail;
     }
     *out = t;
     return 0;
@@ -584,17 +745,35 @@ fail:
     return rc;
 }
 
+static int close_one(void *arg, int i, char *why, size_t why_len)
+{
+    struct zcq_partition **all = arg;
+
+    (void)why;
+    (void)why_len;
+    return zcq_log_close(all[i]->log);
+}
+
 int zcq_topics_close(struct zcq_topics *t)
 {
-    int rc = 0;
+    struct zcq_partition **all;
+    int rc = 0, total = 0, n = 0;
 
     if (!t)
         return 0;
+    for (int i = 0; i < t->n; i++)
+        total += t->topics[i]->n;
+    all = malloc(sizeof(*all) * (size_t)(total + 1));
     for (int i = 0; i < t->n; i++) {
         struct zcq_topic *tp = t->topics[i];
 
         for (int32_t p = 0; p < tp->n; p++) {
-            if (tp->parts[p]) {
+            if (!tp->parts[p])
+                continue;
+            if (all) {
+                all[n++] = tp->parts[p];
+            } else {
+                /* No memory for the list: one after another. */
                 int r = zcq_log_close(tp->parts[p]->log);
 
                 if (r < 0 && rc == 0)
@@ -603,8 +782,18 @@ int zcq_topics_close(struct zcq_topics *t)
                 free(tp->parts[p]);
             }
         }
-        topic_free(tp);
     }
+    if (all) {
+        /* Every log is closed whatever the others do: keep_going. */
+        rc = run_parallel(n, close_one, all, true, NULL, 0);
+        for (int i = 0; i < n; i++) {
+            pthread_mutex_destroy(&all[i]->wmu);
+            free(all[i]);
+        }
+        free(all);
+    }
+    for (int i = 0; i < t->n; i++)
+        topic_free(t->topics[i]);
     free(t->topics);
     if (t->dirfd >= 0)
         close(t->dirfd);
@@ -663,8 +852,10 @@ int zcq_topics_create(struct zcq_topics *t, const char *name, int32_t n,
         rc = 0;
         goto fail;
     }
-    for (int32_t i = 0; i < n; i++) {
-        rc = open_partition(t, tp, i, why, why_len);
+    {
+        struct open_range r = {.t = t, .tp = tp, .first = 0};
+
+        rc = run_parallel(n, open_range_one, &r, false, why, why_len);
         if (rc < 0)
             goto fail;
     }
@@ -772,10 +963,10 @@ int zcq_topics_grow(struct zcq_topics *t, const char *name, int32_t n, int valid
         /* Open the new partitions into a scratch topic view, then publish. */
         struct zcq_partition **keep = tp->parts;
         int32_t keep_n = tp->n;
+        struct open_range r = {.t = t, .tp = tp, .first = old};
 
         tp->parts = parts;
-        for (int32_t i = old; i < n && rc == 0; i++)
-            rc = open_partition(t, tp, i, why, why_len);
+        rc = run_parallel(n - old, open_range_one, &r, false, why, why_len);
         tp->parts = keep;
         tp->n = keep_n;
         if (rc == 0) {
@@ -894,9 +1085,10 @@ int zcq_topics_log_config(struct zcq_topics *t, const char *name, size_t len,
 }
 
 /* Run fn on every partition, holding a reference (not the lock) while it runs, since both
- * retention and flushing do I/O. */
+ * retention and flushing do I/O. With pending, also tell whether a log still wants a flush
+ * afterwards (zcq_log_flush_pending). */
 static int each_partition(struct zcq_topics *t, int (*fn)(struct zcq_log *, int64_t),
-                          int64_t now_ms)
+                          int64_t now_ms, bool *pending)
 {
     int total = 0, n;
     struct zcq_partition **all;
@@ -922,6 +1114,8 @@ static int each_partition(struct zcq_topics *t, int (*fn)(struct zcq_log *, int6
 
         if (rc > 0)
             total += rc;
+        if (pending && !*pending)
+            *pending = zcq_log_flush_pending(all[i]->log);
         zcq_partition_put(t, all[i]);
     }
     free(all);
@@ -930,10 +1124,26 @@ static int each_partition(struct zcq_topics *t, int (*fn)(struct zcq_log *, int6
 
 int zcq_topics_retain(struct zcq_topics *t, int64_t now_ms)
 {
-    return each_partition(t, zcq_log_retain, now_ms);
+    return each_partition(t, zcq_log_retain, now_ms, NULL);
 }
 
 int zcq_topics_maybe_flush(struct zcq_topics *t, int64_t now_ms)
 {
-    return each_partition(t, zcq_log_maybe_flush, now_ms);
+    /* Visiting every partition cost 1.3-2 us each here (cache misses: each is cold after a
+     * second), 13-20 ms of CPU a second with 10,000 idle partitions. Only a roll or flush.ms
+     * makes a log want a timed flush, and both move the epoch: with it still and nothing left
+     * pending by the last round, no partition can be due. The epoch is read before the round,
+     * so whatever becomes pending during it moves the epoch past what is stored. */
+    uint64_t epoch = zcq_log_flush_epoch();
+    bool pending = false;
+    int rc;
+
+    if (epoch == atomic_load(&t->flush_epoch) && !atomic_load(&t->flush_pending))
+        return 0;
+    rc = each_partition(t, zcq_log_maybe_flush, now_ms, &pending);
+    if (rc < 0)
+        return rc; /* -ENOMEM: try again next time */
+    atomic_store(&t->flush_pending, pending);
+    atomic_store(&t->flush_epoch, epoch);
+    return rc;
 }

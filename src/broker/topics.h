@@ -13,6 +13,11 @@
  *
  * Names follow Kafka: 1..249 characters of [a-zA-Z0-9._-], not "." or "..".
  *
+ * Resources: an open partition holds one file descriptor per segment (its .log files; indexes
+ * are mapped, their files closed) and two memory maps per segment (vm.max_map_count), and its
+ * active segment's indexes take a page of disk each until they grow (src/store/index.h).
+ * Opening, creating and closing many partitions runs on several threads (topics.c).
+ *
  * Threads: every function may be called from any thread. The registry has a read-write lock;
  * a partition found by zcq_topics_get() is referenced and stays valid (its log open) until
  * zcq_partition_put(), even if the topic is deleted meanwhile (its files go when the last
@@ -98,6 +103,12 @@ struct zcq_topic_info {
  * log with defaults overlaid by each topic's settings. why gets a one-line reason on failure. */
 int zcq_topics_open(struct zcq_topics **out, const char *data_dir,
                     const struct zcq_log_config *defaults, char *why, size_t why_len);
+
+/* The number of partitions the registry in data_dir names, without opening anything (0 when
+ * there is no registry, -errno when it cannot be read): what the caller sizes its open-file
+ * limit by before zcq_topics_open(), since every partition holds a descriptor per segment. The
+ * registry's CRC is not checked here; zcq_topics_open() does. */
+long zcq_topics_count(const char *data_dir);
 
 /* Close every log (flush, clean-shutdown markers) and free. Returns the first error. */
 int zcq_topics_close(struct zcq_topics *t);

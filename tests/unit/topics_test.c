@@ -4,6 +4,7 @@
 #include "batchgen.h"
 #include "broker/topics.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -264,6 +265,73 @@ static void crash_leftovers_and_damage(void)
     ZT_ASSERT(strstr(why, "damaged"));
 }
 
+static int64_t end_of(struct zcq_topics *t, const char *topic, int32_t part)
+{
+    struct zcq_partition *p = zcq_topics_get(t, topic, strlen(topic), part);
+    int64_t leo;
+
+    ZT_ASSERT(p);
+    leo = zcq_log_end_offset(p->log);
+    zcq_partition_put(t, p);
+    return leo;
+}
+
+/*
+ * Many partitions are opened, created, grown and closed on several threads (topics.c): every
+ * partition comes back with its records after a reopen; zcq_topics_count() reads the count
+ * without opening anything; a partition that cannot open fails the whole open with its name
+ * in the reason, and the others are closed again (ASan sees any leak).
+ */
+static void many_partitions(void)
+{
+    struct zcq_topics *t;
+    char why[512], path[4400];
+    int rc;
+
+    setup();
+    t = open_reg();
+    ZT_OK(zcq_topics_create(t, "m", 300, NULL, 0, 0, why, sizeof(why)));
+    ZT_OK(zcq_topics_create(t, "n", 40, NULL, 0, 0, why, sizeof(why)));
+    ZT_OK(zcq_topics_grow(t, "n", 140, 0, why, sizeof(why)));
+    for (int32_t p = 0; p < 300; p += 3)
+        append_one(t, "m", p);
+    append_one(t, "n", 139);
+    ZT_OK(zcq_topics_close(t));
+    ZT_EQ(zcq_topics_count(data), 440);
+
+    t = open_reg();
+    for (int32_t p = 0; p < 300; p++)
+        ZT_EQ(end_of(t, "m", p), p % 3 ? 0 : 2);
+    ZT_EQ(end_of(t, "n", 139), 2);
+    ZT_EQ(zcq_topics_partitions(t, "n", 1), 140);
+    ZT_OK(zcq_topics_close(t));
+
+    /* One partition's directory replaced by a file: it cannot open. */
+    snprintf(path, sizeof(path), "%s/m-150", data);
+    {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        FILE *f;
+
+        ZT_ASSERT(d);
+        while ((e = readdir(d))) {
+            if (e->d_name[0] != '.')
+                ZT_OK(unlinkat(dirfd(d), e->d_name, 0));
+        }
+        closedir(d);
+        ZT_OK(rmdir(path));
+        f = fopen(path, "w");
+        ZT_ASSERT(f);
+        fclose(f);
+    }
+    rc = zcq_topics_open(&t, data, &defaults, why, sizeof(why));
+    ZT_ASSERT(rc < 0);
+    if (!strstr(why, "m-150"))
+        zt_fail(__FILE__, __LINE__, "the reason does not name the partition: %s", why);
+    printf("refused: %s\n", why);
+    ZT_EQ(zcq_topics_count("/nonexistent/zcq"), 0);
+}
+
 static const struct zcq_test tests[] = {
     {"create_list_persist", create_list_persist, 30},
     {"rejects", rejects, 30},
@@ -272,6 +340,7 @@ static const struct zcq_test tests[] = {
     {"partition_cap", partition_cap, 30},
     {"grow", grow, 30},
     {"crash_leftovers_and_damage", crash_leftovers_and_damage, 30},
+    {"many_partitions", many_partitions, 120},
 };
 
 ZT_MAIN(tests)
