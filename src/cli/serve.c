@@ -65,19 +65,45 @@ static void *signal_main(void *arg)
     return NULL;
 }
 
-/* Kafka clients open a connection or three each, and the broker holds three files per
- * segment: take every file descriptor the hard limit allows. */
-static void raise_nofile(void)
+/* Descriptors the broker holds besides its partitions and clients: listener, epoll and eventfd
+ * per worker, the pools, the committed-offsets journal, standard streams, and a margin for the
+ * files it opens for a moment (checkpoints, directories to sync). */
+#define NOFILE_OWN 256
+
+/* Kafka clients open a connection or three each, and every partition holds a file descriptor
+ * per segment (its .log file): take every descriptor the hard limit allows. The data
+ * directory's partitions are counted first (the registry names them), so that a limit too low
+ * for them is said plainly now, not found as EMFILE after opening thousands of logs. Returns
+ * 0, or -EMFILE when the partitions cannot all be opened. */
+static int raise_nofile(const char *data_dir, int max_conns)
 {
+    long parts = zcq_topics_count(data_dir);
+    unsigned long long cur, max;
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096)
-        zcq_say(ZCQ_WARN, "open files limited to %llu: raise it (ulimit -n) for many clients",
-                (unsigned long long)rl.rlim_cur);
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    cur = rl.rlim_cur;
+    max = rl.rlim_max;
+    if (parts < 0)
+        parts = 0; /* unreadable: zcq_topics_open() says why */
+    if ((unsigned long long)parts + NOFILE_OWN > cur) {
+        fail("the data directory holds %ld partitions, each with an open file per segment, but "
+             "open files are limited to %llu (hard limit %llu): raise the limit to at least "
+             "%ld plus the clients' connections (ulimit -n; LimitNOFILE= under systemd)",
+             parts, cur, max, parts + NOFILE_OWN);
+        return -EMFILE;
+    }
+    if ((unsigned long long)parts + NOFILE_OWN + (unsigned long long)max_conns > cur)
+        zcq_say(ZCQ_WARN,
+                "open files limited to %llu: %ld partitions (a file per segment) leave room for "
+                "fewer than max.connections = %d clients; raise it (ulimit -n, LimitNOFILE=)",
+                cur, parts, max_conns);
+    return 0;
 }
 
 int zcq_cmd_serve(int argc, char **argv)
@@ -168,13 +194,18 @@ int zcq_cmd_serve(int argc, char **argv)
     sigaddset(&sc.set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
+    if (raise_nofile(cfg.data_dir, cfg.max_connections) < 0)
+        return 1;
 
     zcq_say(ZCQ_INFO, "zcq %s (%s) starting: node %d, data directory %s", ZCQ_VERSION, ZCQ_GITREV,
             cfg.node_id, cfg.data_dir);
     rc = zcq_broker_open(&b, &cfg, why, sizeof(why));
     if (rc < 0) {
         fail("cannot open the data directory: %s", why);
+        if (rc == -EMFILE || rc == -ENFILE)
+            fail("out of file descriptors: every segment of every partition holds one; raise the "
+                 "open-file limit (ulimit -n; LimitNOFILE= under systemd; fs.file-max for "
+                 "ENFILE)");
         return 1;
     }
     rc = zcq_server_new(&srv, b, why, sizeof(why));
