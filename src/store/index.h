@@ -17,10 +17,10 @@
  *
  * No file descriptor is kept: the mapping is all an index needs between changes, so a partition
  * holds one descriptor (its log file), not four, and 10,000 partitions fit a 20,000-file limit.
- * Growing, trimming and syncing reopen the file by its path. The preallocated part of an
- * active index is mapped MADV_RANDOM: a fault in it reads one page, where the default
- * readahead (read_ahead_kb, 8 MiB here) zero-filled megabytes of unwritten extents on the
- * event loop at every partition's first append.
+ * Growing, trimming and syncing reopen the file by its path. The mapping of an active index is
+ * MADV_RANDOM: a fault in it reads one page, where the default readahead (read_ahead_kb: 8 MiB
+ * on the project's machine) zero-filled megabytes of unwritten extents, on the event loop, at
+ * every partition's first append (docs/storage.md, "Indexes").
  *
  * Contract: an index is owned by one segment; callers hold the log's mutex. Errors: -errno.
  */
