@@ -286,6 +286,18 @@ static ssize_t load(struct zcq_bcache *c, struct zcq_bblock *b, int fd)
             r = zcq_sys.pread(fd, b->data, c->block_size, off);
         } while (r < 0 && errno == EINTR);
         err = errno;
+        /* An O_DIRECT read pins (faults in) every page of its buffer, whatever it reads: a
+         * block at a file's end, read short, would keep block_size bytes resident for a few.
+         * Give the pages past what was read back (the arena is anonymous: they read as zeros
+         * if touched again; the block is still ours alone). Restarting a direct-mode broker
+         * reads each partition's last block: 1,000 partitions made its RSS the whole 64 MiB
+         * cache. */
+        if (r >= 0 && (size_t)r < c->block_size) {
+            size_t keep = ((size_t)r + 4095) & ~(size_t)4095;
+
+            if (keep < c->block_size)
+                (void)madvise((char *)b->data + keep, c->block_size - keep, MADV_DONTNEED);
+        }
         pthread_mutex_lock(&c->mu);
         c->stats.reads++;
         if (r < 0)
