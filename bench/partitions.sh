@@ -26,7 +26,8 @@
 # (/proc/PID/task/*/schedstat).
 #
 # Environment: PARTS ("1000 10000"), RECORDS_PER_PART (10: records of 100 bytes produced per
-# partition), IDLE_S (10: seconds of each idle CPU window), CONNS (100), SPREAD (1000),
+# partition), IDLE_S (10: seconds of each idle CPU window), CONNS (100), SPREAD (1000; 0 skips
+# the produce comparison),
 # PRODUCE_RECORDS (2000000), ROUNDS (3), BROKER_FLAGS (extra zcq serve flags, for experiments),
 # QUICK=1 (small: a smoke test of the script). Prints the machine, raw numbers and tables;
 # exit status 0 when the goal passed.
@@ -287,8 +288,6 @@ for N in $PARTS; do
 done
 
 # --- produce: records spread over SPREAD partitions against one partition ----------------------
-echo "--- produce: $PRODUCE_RECORDS records of 100 bytes, acks=1, $SPREAD partitions vs 1," \
-    "$ROUNDS rounds" >&2
 seg_bytes() { cat "$tmp/data/$1"-*/*.log 2>/dev/null | wc -c; }
 # produce_once TOPIC: prints "records_per_s cpu_s_per_mb".
 produce_once() {
@@ -308,27 +307,31 @@ produce_once() {
     awk -v r="$(field "$out" records_per_s)" -v a="$c0" -v b="$c1" -v n="$bytes" \
         'BEGIN { printf "%.0f %.6f\n", r, (b - a) / (n / 1e6) }'
 }
-declare -a s_rate s_cpu o_rate o_cpu rate_ratio cpu_ratio
-for ((r = 1; r <= ROUNDS; r++)); do
-    if ((r % 2)); then
-        read -r sr sc <<<"$(produce_once spread "$SPREAD")"
-        read -r or oc <<<"$(produce_once one 1)"
-    else
-        read -r or oc <<<"$(produce_once one 1)"
-        read -r sr sc <<<"$(produce_once spread "$SPREAD")"
-    fi
-    echo "  round $r: $SPREAD partitions $sr records/s, $sc CPU s/MB; 1 partition $or records/s," \
-        "$oc CPU s/MB" >&2
-    s_rate+=("$sr") s_cpu+=("$sc") o_rate+=("$or") o_cpu+=("$oc")
-    rate_ratio+=("$(awk -v a="$sr" -v b="$or" 'BEGIN { printf "%.3f", a / b }')")
-    cpu_ratio+=("$(awk -v a="$sc" -v b="$oc" 'BEGIN { printf "%.3f", a / b }')")
-done
-row "$SPREAD" "produce, 100-byte records spread at random, acks=1: records/s" \
-    "$(printf '%s\n' "${s_rate[@]}" | median)" "1 partition $(printf '%s\n' "${o_rate[@]}" | median)" \
-    "ratio $(printf '%s\n' "${rate_ratio[@]}" | median)" "" ""
-row "$SPREAD" "... broker CPU per MB appended" "$(printf '%s\n' "${s_cpu[@]}" | median) s/MB" \
-    "1 partition $(printf '%s\n' "${o_cpu[@]}" | median) s/MB" \
-    "ratio $(printf '%s\n' "${cpu_ratio[@]}" | median)" "" ""
+if ((SPREAD > 0)); then
+    echo "--- produce: $PRODUCE_RECORDS records of 100 bytes, acks=1, $SPREAD partitions vs 1," \
+        "$ROUNDS rounds" >&2
+    declare -a s_rate s_cpu o_rate o_cpu rate_ratio cpu_ratio
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2)); then
+            read -r sr sc <<<"$(produce_once spread "$SPREAD")"
+            read -r or oc <<<"$(produce_once one 1)"
+        else
+            read -r or oc <<<"$(produce_once one 1)"
+            read -r sr sc <<<"$(produce_once spread "$SPREAD")"
+        fi
+        echo "  round $r: $SPREAD partitions $sr records/s, $sc CPU s/MB; 1 partition $or records/s," \
+            "$oc CPU s/MB" >&2
+        s_rate+=("$sr") s_cpu+=("$sc") o_rate+=("$or") o_cpu+=("$oc")
+        rate_ratio+=("$(awk -v a="$sr" -v b="$or" 'BEGIN { printf "%.3f", a / b }')")
+        cpu_ratio+=("$(awk -v a="$sc" -v b="$oc" 'BEGIN { printf "%.3f", a / b }')")
+    done
+    row "$SPREAD" "produce, 100-byte records spread at random, acks=1: records/s" \
+        "$(printf '%s\n' "${s_rate[@]}" | median)" "1 partition $(printf '%s\n' "${o_rate[@]}" | median)" \
+        "ratio $(printf '%s\n' "${rate_ratio[@]}" | median)" "" ""
+    row "$SPREAD" "... broker CPU per MB appended" "$(printf '%s\n' "${s_cpu[@]}" | median) s/MB" \
+        "1 partition $(printf '%s\n' "${o_cpu[@]}" | median) s/MB" \
+        "ratio $(printf '%s\n' "${cpu_ratio[@]}" | median)" "" ""
+fi
 
 echo
 echo "| partitions | what | measured | reference (same run: no partition; 1 partition for produce) | per partition | goal | result |"
