@@ -12,6 +12,10 @@
 #   e2e         1 KiB records at a fixed 50,000 records/s for 10 s; latency from the producer's
 #               stamp to the consumer (a separate connection)
 #   reqs        one 100-byte record per request, no pipelining, 8 connections: requests/s
+#   e2ecold     e2e again while a catch-up reader consumes the whole backlog from the beginning,
+#               after the page cache was dropped (root), so that it reads the disk: what a cold
+#               reader does to the tail consumer's latency (the catch-up's own result is
+#               recorded as "catchup")
 #
 # and records the broker's CPU time over each (every thread: /proc/PID/task/*/schedstat) and its
 # RSS after the last. The order of the systems alternates between rounds. At the end it prints
@@ -24,7 +28,7 @@
 #   QUICK=1           tiny sizes, one round, charts to build/peers/ (a smoke test)
 #   TCP_CC=cubic      switch loopback's congestion control for the run (root), restored at exit
 #   SYSTEMS="zcq nats redis rabbitmq"   which systems
-#   WORKLOADS="produce100 produce1k consume e2e reqs"   which workloads
+#   WORKLOADS="produce100 produce1k consume e2e e2ecold reqs"   which workloads
 #   BACKLOG_MIB=1024  the 1 KiB-record backlog (produce1k writes it, consume reads it)
 #   E2E_RATE=50000 E2E_SECONDS=10 REQS_SECONDS=5 REQS_CONNS=8
 #   RECORDS_100_<system>   records of workload produce100 for a system (defaults below: sized
@@ -41,7 +45,7 @@ set -uo pipefail
 
 ROUNDS=${ROUNDS:-3}
 SYSTEMS=${SYSTEMS:-zcq nats redis rabbitmq}
-WORKLOADS=${WORKLOADS:-produce100 produce1k consume e2e reqs}
+WORKLOADS=${WORKLOADS:-produce100 produce1k consume e2e e2ecold reqs}
 BACKLOG_MIB=${BACKLOG_MIB:-1024}
 E2E_RATE=${E2E_RATE:-50000}
 E2E_SECONDS=${E2E_SECONDS:-10}
@@ -275,12 +279,14 @@ run_one() {
 }
 
 backlog=$((BACKLOG_MIB * 1024))
+backlog_made=
 run_system() { # run_system ROUND SYSTEM: start it, every workload, RSS, stop
     local r=$1 s=$2 w
     PIDS=
+    backlog_made=
     started=("$s")
     start_"$s"
-    for t in p100 p1k e2e reqs; do
+    for t in p100 p1k e2e e2ec reqs; do
         "$bin/peer_$s" setup --addr "$ADDR" --stream "$t" 2>"$run/err" ||
             die "$s: setting up $t failed: $(tail -1 "$run/err")"
     done
@@ -294,12 +300,36 @@ run_system() { # run_system ROUND SYSTEM: start it, every workload, RSS, stop
             sync
             run_one "$r" "$s" "$w" produce --stream p1k --records "$backlog" --size 1024
             ;;
-        consume)
-            if [[ " $WORKLOADS " != *" produce1k "* ]]; then
+        consume | e2ecold)
+            if [[ " $WORKLOADS " != *" produce1k "* ]] && [ "$backlog_made" != "$s" ]; then
                 "$bin/peer_$s" produce --addr "$ADDR" --stream p1k \
                     --records "$backlog" --size 1024 >/dev/null 2>&1
             fi
-            run_one "$r" "$s" "$w" consume --stream p1k --records "$backlog" --size 1024
+            backlog_made=$s
+            if [ "$w" = consume ]; then
+                run_one "$r" "$s" "$w" consume --stream p1k --records "$backlog" --size 1024
+                continue
+            fi
+            # The backlog out of the page cache (clean pages only: sync first), then the
+            # catch-up reader and the fixed-rate e2e at the same time.
+            sync
+            if ! echo 1 >/proc/sys/vm/drop_caches 2>/dev/null; then
+                printf '%s\t%s\t%s\tfail\t\tcannot drop the page cache (needs root)\n' \
+                    "$r" "$s" "$w" >>"$results"
+                continue
+            fi
+            "$bin/peer_$s" consume --addr "$ADDR" --stream p1k --records "$backlog" \
+                --size 1024 >"$run/catchup" 2>"$run/catchup.err" &
+            catchup=$!
+            run_one "$r" "$s" "$w" e2e --stream e2ec --rate "$E2E_RATE" \
+                --seconds "$E2E_SECONDS" --size 1024
+            if wait "$catchup" && [ -s "$run/catchup" ]; then
+                printf '%s\t%s\tcatchup\tok\t%s\t\n' "$r" "$s" "$(cat "$run/catchup")" \
+                    >>"$results"
+            else
+                printf '%s\t%s\tcatchup\tfail\t\t%s\n' "$r" "$s" \
+                    "$(tail -1 "$run/catchup.err" | tr '\t' ' ')" >>"$results"
+            fi
             ;;
         e2e)
             run_one "$r" "$s" "$w" e2e --stream e2e --rate "$E2E_RATE" \

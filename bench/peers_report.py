@@ -29,6 +29,10 @@ HOW = {
     ("nats", "e2e"): "js_PublishAsync; ordered consumer",
     ("redis", "e2e"): "XADD; XREAD BLOCK",
     ("rabbitmq", "e2e"): "publish + async confirms; basic.consume",
+    ("zcq", "e2ecold"): "as e2e; catch-up: as consume",
+    ("nats", "e2ecold"): "as e2e; catch-up: as consume",
+    ("redis", "e2ecold"): "as e2e; catch-up: as consume (the stream is in memory: nothing is cold)",
+    ("rabbitmq", "e2ecold"): "as e2e; catch-up: as consume",
     ("zcq", "reqs"): "raw Produce v7, acks=1",
     ("nats", "reqs"): "js_Publish (waits for the ack)",
     ("redis", "reqs"): "XADD, no pipelining",
@@ -39,6 +43,7 @@ TITLES = {
     "produce1k": "Produce 1 KiB records, batched",
     "consume": "Consume a 1 GiB backlog of 1 KiB records from the beginning",
     "e2e": "End-to-end latency, 1 KiB records at a fixed rate",
+    "e2ecold": "End-to-end latency while a cold catch-up reader consumes the 1 GiB backlog",
     "reqs": "Request capacity: one 100-byte record per request, no pipelining",
 }
 
@@ -117,9 +122,10 @@ class Data:
     def value(self, s, w, key):
         return med([d.get(key) for d in self.ok(s, w).values()])
 
-    def ratio(self, w, key, peer, system="zcq"):
-        """Median over rounds of system's value / peer's value in the same round."""
-        a, b = self.ok(system, w), self.ok(peer, w)
+    def ratio(self, w, key, peer, system="zcq", peer_w=None):
+        """Median over rounds of system's value / peer's value in the same round (of workload
+        peer_w for the peer, if given)."""
+        a, b = self.ok(system, w), self.ok(peer, peer_w or w)
         rs = [a[r][key] / b[r][key] for r in a if r in b and a[r].get(key) and b[r].get(key)]
         return med(rs)
 
@@ -166,9 +172,13 @@ def sustained(data, s, w, rate, seconds):
     return None
 
 
+def kind_of(w):
+    return "produce" if w.startswith("produce") else "e2e" if w.startswith("e2e") else w
+
+
 def table(data, w, rate):
-    kind = "produce" if w.startswith("produce") else w
-    lines = [f"**{TITLES[w]}**" + (f" ({rate:,.0f} records/s)" if w == "e2e" else ""), ""]
+    kind = kind_of(w)
+    lines = [f"**{TITLES[w]}**" + (f" ({rate:,.0f} records/s)" if kind == "e2e" else ""), ""]
     if kind in ("produce", "consume"):
         head = ["system", "client, settings", "records", "records/s", "MB/s",
                 "broker CPU s/GB", "client CPU s/GB"]
@@ -178,6 +188,8 @@ def table(data, w, rate):
     elif kind == "e2e":
         head = ["system", "client, settings", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
                 "broker CPU s/GB", "client CPU s/GB", "zcq ÷ it: p99", "zcq ÷ it: broker CPU/GB"]
+        if w == "e2ecold":
+            head[6:6] = ["p99 ÷ p99 without the reader", "catch-up MB/s (its seconds)"]
     else:
         head = ["system", "client, settings", "requests/s", "p50 / p99 / p99.9 ms",
                 "broker CPU us/request", "client CPU us/request", "zcq ÷ it: requests/s",
@@ -186,7 +198,7 @@ def table(data, w, rate):
     lines.append("|" + "---|" * len(head))
     e2e_seconds = None
     for s in data.systems:
-        how = HOW.get((s, kind), "")
+        how = HOW.get((s, w), HOW.get((s, kind), ""))
         why = data.failed(s, w)
         if why is not None or not data.ok(s, w):
             why = why or "not run"
@@ -210,6 +222,11 @@ def table(data, w, rate):
                    fmt(v("p99_ms")), fmt(v("p999_ms")), fmt(v("max_ms")),
                    fmt(v("broker_s_per_gb")), fmt(v("client_s_per_gb")), zr("p99_ms"),
                    zr("broker_s_per_gb")]
+            if w == "e2ecold":
+                cu = lambda k: data.value(s, "catchup", k)  # noqa: E731
+                row[6:6] = [ratio_cell(data.ratio("e2ecold", "p99_ms", s, system=s, peer_w="e2e")),
+                            f"{fmt(cu('mb_per_s'))} ({fmt(cu('seconds'))} s)" if cu("mb_per_s")
+                            else "n/a: " + (data.failed(s, "catchup") or "not run")]
         else:
             row = [name, how, fmt(v("records_per_s"), 0), lat, fmt(v("broker_us_per_req")),
                    fmt(v("client_us_per_req")), zr("records_per_s"), zr("broker_us_per_req")]
@@ -259,6 +276,11 @@ def goals(data, rate):
         rows.append(f"| end-to-end: zcq p99 lower than every peer's | zcq {fmt(p99)} ms, "
                     f"lowest peer {NAMES[best]} {fmt(others[best])} ms | "
                     f"{'PASS' if p99 < others[best] else 'FAIL'} |")
+    r = data.ratio("e2ecold", "p99_ms", "zcq", peer_w="e2e")
+    check("with a cold catch-up reader: zcq's tail consumer p99 at most 2x the figure without",
+          r, lambda x: x <= 2,
+          f"{fmt(data.value('zcq', 'e2ecold', 'p99_ms'))} vs "
+          f"{fmt(data.value('zcq', 'e2e', 'p99_ms'))} ms: {ratio_cell(r)}" if r else "")
     return "\n".join(["| goal | measured | result |", "|---|---|---|"] + rows)
 
 
@@ -292,7 +314,7 @@ def panel(x0, y0, width, title, bars, unit):
 
 
 def chart(data, w, path, rate, subtitle):
-    kind = "produce" if w.startswith("produce") else w
+    kind = kind_of(w)
     if kind == "e2e":
         left = ("p99 latency, ms (lower is better)", "p99_ms", "ms")
         right = ("broker CPU s per GB (lower is better)", "broker_s_per_gb", "s/GB")
@@ -326,7 +348,7 @@ def chart(data, w, path, rate, subtitle):
 def main():
     path, charts, rate, conns = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
     runs = load(path)
-    workloads = [w for w in ("produce100", "produce1k", "consume", "e2e", "reqs")
+    workloads = [w for w in ("produce100", "produce1k", "consume", "e2e", "e2ecold", "reqs")
                  if any(k[1] == w for k in runs)]
     data = Data(runs, workloads)
     nrounds = len({r for v in runs.values() for r in v})

@@ -24,6 +24,13 @@
 void *zcq_raw_open(const struct peer_opts *o);
 int zcq_raw_request(void *conn, const uint8_t *rec);
 void zcq_raw_close(void *conn);
+void *zcq_raw_producer_open(const struct peer_opts *o, struct peer_acks *a);
+void zcq_raw_producer_send(void *arg, const uint8_t *rec);
+void zcq_raw_producer_tick(void *arg);
+void zcq_raw_producer_finish(void *arg);
+void *zcq_raw_consumer_open(const struct peer_opts *o, struct peer_sink *s);
+void zcq_raw_consumer_receive(void *arg);
+void zcq_raw_consumer_close(void *arg);
 
 static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
 {
@@ -301,7 +308,24 @@ static const struct peer_driver driver = {
     .reqs = {.open = zcq_raw_open, .request = zcq_raw_request, .close = zcq_raw_close},
 };
 
+/* PEER_ZCQ_CLIENT=raw: produce, consume and e2e with zcq_raw.c's thin clients instead of
+ * librdkafka, to tell the broker's share of a result from the client library's. */
+static const struct peer_driver raw_driver = {
+    .system = "zcq",
+    .setup = setup,
+    .producer = {.open = zcq_raw_producer_open,
+                 .send = zcq_raw_producer_send,
+                 .tick = zcq_raw_producer_tick,
+                 .finish = zcq_raw_producer_finish},
+    .consumer = {.open = zcq_raw_consumer_open,
+                 .receive = zcq_raw_consumer_receive,
+                 .close = zcq_raw_consumer_close},
+    .reqs = {.open = zcq_raw_open, .request = zcq_raw_request, .close = zcq_raw_close},
+};
+
 int main(int argc, char **argv)
 {
-    return peer_main(argc, argv, &driver);
+    const char *client = getenv("PEER_ZCQ_CLIENT");
+
+    return peer_main(argc, argv, client && strcmp(client, "raw") == 0 ? &raw_driver : &driver);
 }
