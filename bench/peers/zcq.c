@@ -13,24 +13,13 @@
  *   reqs     zcq_raw.c: one Produce v7 of one record per request, acks=1, per connection
  */
 #include "common.h"
+#include "zcq_raw.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* zcq_raw.c: the reqs workload in the Kafka protocol itself. */
-void *zcq_raw_open(const struct peer_opts *o);
-int zcq_raw_request(void *conn, const uint8_t *rec);
-void zcq_raw_close(void *conn);
-void *zcq_raw_producer_open(const struct peer_opts *o, struct peer_acks *a);
-void zcq_raw_producer_send(void *arg, const uint8_t *rec);
-void zcq_raw_producer_tick(void *arg);
-void zcq_raw_producer_finish(void *arg);
-void *zcq_raw_consumer_open(const struct peer_opts *o, struct peer_sink *s);
-void zcq_raw_consumer_receive(void *arg);
-void zcq_raw_consumer_close(void *arg);
 
 static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
 {

@@ -8,7 +8,7 @@
  * Layouts: docs/kafka-protocol.md sections 4 (Produce v7) and 5 (record batch, magic 2); the
  * batch carries a CRC-32C of its bytes from the attributes on, so each request computes one.
  */
-#include "common.h"
+#include "zcq_raw.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -20,10 +20,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-void *zcq_raw_open(const struct peer_opts *o);
-int zcq_raw_request(void *conn, const uint8_t *rec);
-void zcq_raw_close(void *conn);
 
 #define CRC_FROM 21 /* the batch's CRC covers its bytes from the attributes to the end */
 
@@ -307,14 +303,6 @@ struct raw_producer {
     uint8_t rbuf[1 << 16];
     size_t rhave;
 };
-
-void *zcq_raw_producer_open(const struct peer_opts *o, struct peer_acks *a);
-void zcq_raw_producer_send(void *arg, const uint8_t *rec);
-void zcq_raw_producer_tick(void *arg);
-void zcq_raw_producer_finish(void *arg);
-void *zcq_raw_consumer_open(const struct peer_opts *o, struct peer_sink *s);
-void zcq_raw_consumer_receive(void *arg);
-void zcq_raw_consumer_close(void *arg);
 
 void *zcq_raw_producer_open(const struct peer_opts *o, struct peer_acks *a)
 {
