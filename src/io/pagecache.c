@@ -106,6 +106,86 @@ int zcq_pc_resident(int fd, off_t off, size_t len)
     }
 }
 
+/* Read [off, off + len) into a buffer: the fallback of zcq_pc_load(). */
+static int load_by_reading(int fd, off_t off, size_t len)
+{
+    enum { BUF = 256 * 1024 };
+    char *buf = malloc(BUF);
+    int rc = 0;
+
+    if (!buf)
+        return -ENOMEM;
+    while (len > 0) {
+        ssize_t got = pread(fd, buf, len < BUF ? len : BUF, off);
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            rc = got < 0 ? -errno : 0; /* 0: the end of the file */
+            break;
+        }
+        off += got;
+        len -= (size_t)got;
+    }
+    free(buf);
+    return rc;
+}
+
+int zcq_pc_load(int fd, off_t off, size_t len)
+{
+    int p[2] = {-1, -1}, null = -1, rc = 0;
+    loff_t at = off;
+    size_t left = len;
+
+    if (len == 0)
+        return 0;
+    /* Every read of the range in flight at once, rather than one readahead window at a time
+     * as the splice below would go; failure only means the splice starts them itself. */
+    (void)readahead(fd, off, len);
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    /* A pipe holds 16 pages by default; a bigger one takes more per call (best effort). */
+    (void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null < 0) {
+        rc = -errno;
+        goto out;
+    }
+    while (left > 0) {
+        /* Waits for the pages to be read (they become uptodate), takes references, no copy. */
+        ssize_t n = splice(fd, &at, p[1], NULL, left, SPLICE_F_MOVE);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EINVAL || errno == ENOSYS) && left == len) {
+            rc = load_by_reading(fd, off, len);
+            goto out;
+        }
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0; /* 0: the end of the file */
+            break;
+        }
+        left -= (size_t)n;
+        while (n > 0) {
+            ssize_t m = splice(p[0], NULL, null, NULL, (size_t)n, SPLICE_F_MOVE);
+
+            if (m < 0 && errno == EINTR)
+                continue;
+            if (m <= 0) {
+                rc = m < 0 ? -errno : -EIO;
+                goto out;
+            }
+            n -= m;
+        }
+    }
+out:
+    if (null >= 0)
+        close(null);
+    close(p[0]);
+    close(p[1]);
+    return rc;
+}
+
 int zcq_pc_drop(int fd)
 {
     int rc;

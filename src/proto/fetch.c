@@ -160,30 +160,6 @@ static int warm_delay_ms(void)
     return v;
 }
 
-/* Bring a file range into the page cache, blocking. readahead(2) does it without copying the
- * bytes out (a catch-up read of a cold backlog would otherwise cost a memory copy of every
- * byte before sendfile even starts); a file it refuses (EINVAL) is read the plain way. The
- * next run checks residency again either way. */
-static void warm_range(int fd, int64_t pos, uint32_t len)
-{
-    enum { BUF = 256 * 1024 };
-    char *buf;
-
-    if (readahead(fd, pos, len) == 0)
-        return;
-    /* A buffer per job: cold reads are rare and wait for the disk anyway. */
-    buf = malloc(BUF);
-    for (uint32_t done = 0; buf && done < len;) {
-        uint32_t n = len - done < BUF ? len - done : BUF;
-        ssize_t got = pread(fd, buf, n, pos + done);
-
-        if (got <= 0)
-            break;
-        done += (uint32_t)got;
-    }
-    free(buf);
-}
-
 /* On the read pool: read the range in (blocking), through the same lookup the fetch makes,
  * then every byte of its file regions, so the next run finds them in the page cache. */
 static void warm_work(struct zcq_kwork *wk)
@@ -197,7 +173,7 @@ static void warm_work(struct zcq_kwork *wk)
         return; /* the next run reports what is wrong */
     for (unsigned i = 0; i < s.n; i++) {
         if (s.c[i].fd >= 0)
-            warm_range(s.c[i].fd, s.c[i].pos, s.c[i].len);
+            (void)zcq_pc_load(s.c[i].fd, s.c[i].pos, s.c[i].len);
     }
     zcq_log_slice_release(w->p->log, &s);
 }

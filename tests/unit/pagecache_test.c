@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -266,6 +267,57 @@ static void bad_fds(void)
     close(p[1]);
 }
 
+/* Every page of [off, off + len) readable without waiting for the disk: a RWF_NOWAIT read
+ * (which fails with EAGAIN on a page that is absent or still being read) gets all of it. */
+static void readable_now(int fd, off_t off, size_t len)
+{
+    static char buf[256 * 1024];
+
+    while (len) {
+        struct iovec v = {buf, len < sizeof(buf) ? len : sizeof(buf)};
+        ssize_t r = preadv2(fd, &v, 1, off, RWF_NOWAIT);
+
+        if (r < 0 && errno == EOPNOTSUPP)
+            zt_skip("RWF_NOWAIT reads are not supported on %s", zt_tmpdir());
+        if (r <= 0)
+            zt_fail(__FILE__, __LINE__, "RWF_NOWAIT read at %lld: %s", (long long)off,
+                    r < 0 ? strerror(errno) : "end of file");
+        off += r;
+        len -= (size_t)r;
+    }
+}
+
+/* zcq_pc_load: a cold range comes back whole and readable at once (not merely in flight),
+ * and nothing outside it is asked for beyond read-ahead; past EOF it stops quietly. */
+static void load_cold_range(void)
+{
+    const size_t size = 16 * 1024 * 1024;
+    int fd = make_file(size), p[2];
+    size_t res, tot;
+
+    skip_if_fs_keeps_pages(fd);
+    drop_cold(fd);
+    ZT_OK(zcq_pc_load(fd, (off_t)(4 << 20), 3 << 20));
+    readable_now(fd, (off_t)(4 << 20), 3 << 20);
+    ZT_OK(zcq_pc_residency(fd, (off_t)(4 << 20), 3 << 20, &res, &tot));
+    ZT_EQ(res, tot);
+    /* The last 4 MiB were never asked for. */
+    ZT_OK(zcq_pc_residency(fd, (off_t)(size - (4 << 20)), 4 << 20, &res, &tot));
+    ZT_ASSERT(res < tot);
+    /* A range running past the end: loaded up to it, no error. */
+    ZT_OK(zcq_pc_load(fd, (off_t)(size - 4096), 1 << 20));
+    readable_now(fd, (off_t)(size - 4096), 4096);
+    ZT_OK(zcq_pc_load(fd, (off_t)size + 4096, 4096));
+    ZT_OK(zcq_pc_load(fd, 0, 0));
+    /* Not a file: splice's error comes back. */
+    ZT_OK(close(fd));
+    ZT_EQ(zcq_pc_load(-1, 0, 4096), -EBADF);
+    ZT_OK(pipe(p));
+    ZT_ASSERT(zcq_pc_load(p[0], 0, 4096) < 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 static const struct zcq_test tests[] = {
     {"pagecache/written-is-resident", written_is_resident, 30},
     {"pagecache/drop-then-read", drop_then_read, 30},
@@ -274,6 +326,7 @@ static const struct zcq_test tests[] = {
     {"pagecache/big-sparse-file", big_sparse_file, 30},
     {"pagecache/bad-fds", bad_fds, 30},
     {"pagecache/resident-probe", resident_probe, 30},
+    {"pagecache/load-cold-range", load_cold_range, 30},
 };
 
 ZT_MAIN(tests)
