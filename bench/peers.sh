@@ -296,19 +296,23 @@ run_system() { # run_system ROUND SYSTEM: start it, every workload, RSS, stop
             die "$s: setting up $t failed: $(tail -1 "$run/err")"
     done
     for w in $WORKLOADS; do
+        # No workload starts with another's dirty pages: their writeback would land in the
+        # middle of it (the kernel starts it 30 s after the writes), and an e2e run right
+        # after produce1k's gigabyte measured that, for every system alike (p99 2-20x the same
+        # run after a sync).
+        sync
         case $w in
         produce100)
-            sync # dirty pages left by the last run would throttle this one's writes
             run_one "$r" "$s" "$w" produce --stream p100 --records "${N100[$s]}" --size 100
             ;;
         produce1k)
-            sync
             run_one "$r" "$s" "$w" produce --stream p1k --records "$backlog" --size 1024
             ;;
         consume | e2ecold)
             if [[ " $WORKLOADS " != *" produce1k "* ]] && [ "$backlog_made" != "$s" ]; then
                 "$bin/peer_$s" produce --addr "$ADDR" --stream p1k \
                     --records "$backlog" --size 1024 >/dev/null 2>&1
+                sync
             fi
             backlog_made=$s
             if [ "$w" = consume ]; then
