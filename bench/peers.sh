@@ -18,7 +18,9 @@
 #               recorded as "catchup")
 #
 # and records the broker's CPU time over each (every thread: /proc/PID/task/*/schedstat) and its
-# RSS after the last. The order of the systems alternates between rounds. At the end it prints
+# RSS after the last. Each system starts, and each workload but consume runs, after a sync and
+# a drop of the page cache (root), so that no workload meets the writeback or the reclaim of
+# another's pages (docs/peers.md). The order of the systems alternates between rounds. At the end it prints
 # the machine, date and commit, a markdown table per workload with medians over the rounds and
 # zcq's ratio to each peer (the median of the per-round ratios), the goal checks, and writes SVG
 # bar charts to docs/peers-*.svg.
