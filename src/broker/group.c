@@ -242,6 +242,15 @@ static struct zcq_gmember *find_member(struct group *grp, const char *id, size_t
     return NULL;
 }
 
+/* The member of the named group, with the group in *grp (NULL when either is unknown). Caller
+ * holds mu. */
+static struct zcq_gmember *get_member(struct zcq_groups *g, const char *group, size_t group_len,
+                                      const char *member, size_t member_len, struct group **grp)
+{
+    *grp = get_group(g, group, group_len);
+    return *grp ? find_member(*grp, member, member_len) : NULL;
+}
+
 /* A new member id, as Kafka makes them: the client id, a dash, a random UUID. */
 static char *new_member_id(const char *client_id, size_t len)
 {
@@ -1099,7 +1108,7 @@ int zcq_group_sync(struct zcq_groups *g, const char *group, size_t group_len, in
                    struct zcq_gwait *w)
 {
     struct group *grp;
-    struct zcq_gmember *m = NULL;
+    struct zcq_gmember *m;
     int64_t now;
     int rc = 0;
 
@@ -1111,9 +1120,7 @@ int zcq_group_sync(struct zcq_groups *g, const char *group, size_t group_len, in
     }
     pthread_mutex_lock(&g->mu);
     now = mono_ms();
-    grp = get_group(g, group, group_len);
-    if (grp)
-        m = find_member(grp, member, member_len);
+    m = get_member(g, group, group_len, member, member_len, &grp);
     if (!m) {
         sync_error(w, ZCQ_GERR_UNKNOWN_MEMBER_ID);
         goto out;
@@ -1189,15 +1196,13 @@ int16_t zcq_group_heartbeat(struct zcq_groups *g, const char *group, size_t grou
                             int32_t generation, const char *member, size_t member_len)
 {
     struct group *grp;
-    struct zcq_gmember *m = NULL;
+    struct zcq_gmember *m;
     int16_t err = ZCQ_GERR_NONE;
 
     if (group_len == 0)
         return ZCQ_GERR_INVALID_GROUP_ID;
     pthread_mutex_lock(&g->mu);
-    grp = get_group(g, group, group_len);
-    if (grp)
-        m = find_member(grp, member, member_len);
+    m = get_member(g, group, group_len, member, member_len, &grp);
     if (!m)
         err = ZCQ_GERR_UNKNOWN_MEMBER_ID;
     else if (generation != grp->generation)
@@ -1216,15 +1221,13 @@ int16_t zcq_group_leave(struct zcq_groups *g, const char *group, size_t group_le
                         const char *member, size_t member_len)
 {
     struct group *grp;
-    struct zcq_gmember *m = NULL;
+    struct zcq_gmember *m;
     int16_t err = ZCQ_GERR_NONE;
 
     if (group_len == 0)
         return ZCQ_GERR_INVALID_GROUP_ID;
     pthread_mutex_lock(&g->mu);
-    grp = get_group(g, group, group_len);
-    if (grp)
-        m = find_member(grp, member, member_len);
+    m = get_member(g, group, group_len, member, member_len, &grp);
     if (!m)
         err = ZCQ_GERR_UNKNOWN_MEMBER_ID;
     else

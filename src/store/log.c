@@ -1051,16 +1051,37 @@ static int delete_oldest(struct zcq_log *log, int dirfd)
     return 0;
 }
 
+/* Delete the n oldest segments, which the caller (holding mu) found may go: one directory
+ * open and one directory sync for all of them. Returns how many went, or -errno (those
+ * deleted before a failure stay deleted). */
+static int delete_front(struct zcq_log *log, int n)
+{
+    int deleted = 0, rc = 0, dirfd;
+
+    if (n <= 0)
+        return 0;
+    dirfd = zcq__log_dir_open(log);
+    if (dirfd < 0)
+        return dirfd;
+    while (deleted < n && (rc = delete_oldest(log, dirfd)) == 0)
+        deleted++;
+    if (deleted && rc == 0)
+        rc = zcq_fsync_dir(dirfd);
+    close(dirfd);
+    return rc < 0 ? rc : deleted;
+}
+
 int zcq_log_retain(struct zcq_log *log, int64_t now_ms)
 {
-    int deleted = 0, rc = 0, dirfd = -1;
     int64_t total = 0;
+    int n = 0, rc;
 
     pthread_mutex_lock(&log->mu);
     for (int i = 0; i < log->nseg; i++)
         total += log->segs[i]->size;
-    while (log->nseg > 1) {
-        struct zcq_segment *s = log->segs[0];
+    /* Never the active segment. */
+    for (; n < log->nseg - 1; n++) {
+        struct zcq_segment *s = log->segs[n];
         bool old = log->cfg.retention_ms >= 0 && s->max_ts >= 0 &&
                    s->max_ts < now_ms - log->cfg.retention_ms;
         bool big = log->cfg.retention_bytes >= 0 && total - s->size >= log->cfg.retention_bytes;
@@ -1068,46 +1089,24 @@ int zcq_log_retain(struct zcq_log *log, int64_t now_ms)
         /* A segment is deleted only once it is wholly below the hwm: never unread data. */
         if (!(old || big) || s->next > log->hwm)
             break;
-        if (dirfd < 0 && (dirfd = zcq__log_dir_open(log)) < 0) {
-            rc = dirfd;
-            break;
-        }
         total -= s->size;
-        rc = delete_oldest(log, dirfd);
-        if (rc < 0)
-            break;
-        deleted++;
     }
-    if (deleted && rc == 0)
-        rc = zcq_fsync_dir(dirfd);
+    rc = delete_front(log, n);
     pthread_mutex_unlock(&log->mu);
-    if (dirfd >= 0)
-        close(dirfd);
-    return rc < 0 ? rc : deleted;
+    return rc;
 }
 
 int zcq_log_delete_before(struct zcq_log *log, int64_t offset)
 {
-    int deleted = 0, rc = 0, dirfd = -1;
+    int n = 0, rc;
 
     pthread_mutex_lock(&log->mu);
     /* Whole segments only, never the active one, never one with records at or past the hwm. */
-    while (log->nseg > 1 && log->segs[0]->next <= offset && log->segs[0]->next <= log->hwm) {
-        if (dirfd < 0 && (dirfd = zcq__log_dir_open(log)) < 0) {
-            rc = dirfd;
-            break;
-        }
-        rc = delete_oldest(log, dirfd);
-        if (rc < 0)
-            break;
-        deleted++;
-    }
-    if (deleted && rc == 0)
-        rc = zcq_fsync_dir(dirfd);
+    while (n < log->nseg - 1 && log->segs[n]->next <= offset && log->segs[n]->next <= log->hwm)
+        n++;
+    rc = delete_front(log, n);
     pthread_mutex_unlock(&log->mu);
-    if (dirfd >= 0)
-        close(dirfd);
-    return rc < 0 ? rc : deleted;
+    return rc;
 }
 
 int zcq_log_truncate_to(struct zcq_log *log, int64_t offset)
